@@ -1,0 +1,3 @@
+module github.com/flagcache/flagcache
+
+go 1.26

@@ -1,0 +1,147 @@
+package flagcache
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Stored is a definition as a store holds it: the definition, its version
+// (1 on create, +1 per write of this id, continuing across delete and
+// re-create), the ETag naming that version, and the store-wide revision of
+// the write that produced it.
+type Stored struct {
+	Definition *Definition `json:"definition"`
+	Version    int64       `json:"version"`
+	ETag       string      `json:"etag"`
+	Revision   int64       `json:"revision"`
+}
+
+// ETag returns the entity tag of a version: "v3" in double quotes.
+func ETag(version int64) string {
+	return `"v` + strconv.FormatInt(version, 10) + `"`
+}
+
+// ParseETag returns the version an entity tag names, accepting `"v3"` and
+// the weak form `W/"v3"`.
+func ParseETag(tag string) (int64, error) {
+	if len(tag) > 2 && tag[:2] == "W/" {
+		tag = tag[2:]
+	}
+	if len(tag) < 4 || tag[0] != '"' || tag[1] != 'v' || tag[len(tag)-1] != '"' {
+		return 0, Invalid("If-Match", "%q is not an entity tag of the form \"v3\"", truncate(tag, 32))
+	}
+	v, err := strconv.ParseInt(tag[2:len(tag)-1], 10, 64)
+	if err != nil || v < 1 {
+		return 0, Invalid("If-Match", "%q is not an entity tag of the form \"v3\"", truncate(tag, 32))
+	}
+	return v, nil
+}
+
+// NewStored returns a Stored for def at version and revision, with its ETag.
+func NewStored(def *Definition, version, revision int64) *Stored {
+	return &Stored{Definition: def, Version: version, ETag: ETag(version), Revision: revision}
+}
+
+// Op is the kind of write a Change records.
+type Op string
+
+// The operations of the change feed.
+const (
+	OpUpsert Op = "upsert"
+	OpDelete Op = "delete"
+)
+
+// Change is one entry of the change feed: the latest write of one id. Flag is
+// the stored flag for an upsert and nil for a delete, whose Version is the
+// tombstone's version.
+type Change struct {
+	Revision int64   `json:"revision"`
+	Op       Op      `json:"op"`
+	ID       ID      `json:"id"`
+	Version  int64   `json:"version"`
+	Flag     *Stored `json:"flag,omitempty"`
+}
+
+// ChangeFeed is a page of the change feed and the store's current revision.
+type ChangeFeed struct {
+	Changes  []Change `json:"changes"`
+	Revision int64    `json:"revision"`
+}
+
+// DefaultChangeRetention is how long deletes stay in the change feed.
+const DefaultChangeRetention = 7 * 24 * time.Hour
+
+// Store is the storage contract every backend, the tiered composition and
+// the HTTP client implement. All methods honour ctx: a cancelled context
+// returns an error matching ctx.Err() and writes nothing.
+//
+// Errors match the sentinels of this package with errors.Is: a backend that
+// cannot be reached returns ErrUnavailable (wrapping the cause), never a raw
+// driver error; bad input returns ErrInvalidArgument (an *InvalidError naming
+// the field) and writes nothing. Returned values are the caller's to keep and
+// must not be modified by the store afterwards; callers must not modify them
+// either when they may be shared (as tiered's cache shares them).
+type Store interface {
+	// Get returns the flag with id. It returns ErrNotFound if the flag does
+	// not exist or was deleted.
+	Get(ctx context.Context, id ID) (*Stored, error)
+
+	// GetMany returns the flags that exist among ids, keyed by id. Missing
+	// ids are absent from the map; duplicates are allowed. An invalid id
+	// fails the whole call with ErrInvalidArgument.
+	GetMany(ctx context.Context, ids []ID) (map[ID]*Stored, error)
+
+	// List returns the flags matching q, ordered by name then id (bytewise).
+	// It returns ErrInvalidArgument for a bad query (see Query.Validate).
+	List(ctx context.Context, q Query) ([]*Stored, error)
+
+	// Count returns how many flags List would return for q without Offset
+	// and Limit: the same filters, exactly.
+	Count(ctx context.Context, q Query) (int, error)
+
+	// Create stores a new flag at the next version of its id (1, or one
+	// above the tombstone of a deleted flag) and sets created_at and
+	// updated_at. It returns ErrAlreadyExists if the id exists and
+	// ErrInvalidArgument if def does not validate.
+	Create(ctx context.Context, def *Definition) (*Stored, error)
+
+	// Update replaces the flag def.ID. With expectedVersion > 0 it is a
+	// compare-and-set: if the current version differs it returns a
+	// *VersionConflictError with the actual version. expectedVersion 0 is
+	// unconditional. created_at is kept from the stored flag and updated_at
+	// set. It returns ErrNotFound if the flag does not exist and
+	// ErrInvalidArgument if def does not validate.
+	Update(ctx context.Context, def *Definition, expectedVersion int64) (*Stored, error)
+
+	// Delete removes the flag id, leaving a tombstone at the next version so
+	// a re-created flag continues above it. With expectedVersion > 0 it is a
+	// compare-and-set like Update. It returns the delete's change-feed entry,
+	// ErrNotFound if the flag does not exist, or a *VersionConflictError.
+	Delete(ctx context.Context, id ID, expectedVersion int64) (Change, error)
+
+	// Exists reports whether the flag id exists.
+	Exists(ctx context.Context, id ID) (bool, error)
+
+	// ModifiedSince returns the flags whose updated_at is strictly after t,
+	// oldest first (ties by id).
+	ModifiedSince(ctx context.Context, t time.Time) ([]*Stored, error)
+
+	// Changes returns the changes with a revision above after, in revision
+	// order, at most limit of them (0 = no limit), and the store's current
+	// revision. The feed is compacted: an id appears once, at its latest
+	// write; deletes appear as tombstones for the retention window. Page on
+	// with after = the last revision returned. A cursor older than the
+	// retained tombstones returns ErrResyncNeeded; after = 0 (a full sync)
+	// never does. A negative after or limit is ErrInvalidArgument.
+	Changes(ctx context.Context, after int64, limit int) (*ChangeFeed, error)
+}
+
+// Compactor is implemented by stores whose change log can be compacted on
+// demand. Compact drops from the feed the tombstones of deletes made before
+// t (the ids keep their versions, so a re-created flag still continues above
+// them); a Changes cursor below the newest dropped tombstone's revision then gets
+// ErrResyncNeeded. Stores also compact by themselves with their retention.
+type Compactor interface {
+	Compact(ctx context.Context, before time.Time) error
+}

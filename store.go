@@ -132,8 +132,10 @@ type Store interface {
 	// revision. The feed is compacted: an id appears once, at its latest
 	// write; deletes appear as tombstones for the retention window. Page on
 	// with after = the last revision returned. A cursor older than the
-	// retained tombstones returns ErrResyncNeeded; after = 0 (a full sync)
-	// never does. A negative after or limit is ErrInvalidArgument.
+	// retained tombstones returns ErrResyncNeeded, and so does one above the
+	// current revision (it belongs to another or a reset store); after = 0
+	// (a full sync) never does. A negative after or limit is
+	// ErrInvalidArgument.
 	Changes(ctx context.Context, after int64, limit int) (*ChangeFeed, error)
 }
 

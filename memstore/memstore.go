@@ -290,7 +290,7 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache
 	s.compact(s.now().Add(-s.retention))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if after > 0 && after < s.horizon {
+	if after > s.revision || (after > 0 && after < s.horizon) {
 		return nil, flagcache.ErrResyncNeeded
 	}
 	feed := &flagcache.ChangeFeed{Changes: []flagcache.Change{}, Revision: s.revision}

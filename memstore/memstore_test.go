@@ -1,0 +1,15 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) flagcache.Store {
+		return memstore.New(memstore.Options{})
+	})
+}

@@ -1,0 +1,193 @@
+package boltsource
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/flagcache/flagcache"
+)
+
+// Create implements flagcache.Store.
+func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	def = withStatus(def)
+	var out *flagcache.Stored
+	err := s.update(func(b buckets) error {
+		prev, err := b.getRecord(def.ID)
+		if err != nil {
+			return err
+		}
+		if prev != nil && prev.live() {
+			return flagcache.ErrAlreadyExists
+		}
+		var version int64 = 1
+		if prev != nil {
+			version = prev.Version + 1
+		}
+		now := s.now()
+		def.Stamp(now, now)
+		out, err = b.put(def, version, prev)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Update implements flagcache.Store.
+func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkExpected(expectedVersion); err != nil {
+		return nil, err
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	def = withStatus(def)
+	var out *flagcache.Stored
+	err := s.update(func(b buckets) error {
+		prev, err := b.current(def.ID, expectedVersion)
+		if err != nil {
+			return err
+		}
+		var old struct {
+			Metadata struct {
+				CreatedAt time.Time `json:"created_at"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(prev.Definition, &old); err != nil {
+			return corrupt(def.ID, err)
+		}
+		def.Stamp(old.Metadata.CreatedAt, s.now())
+		out, err = b.put(def, prev.Version+1, prev)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Delete implements flagcache.Store.
+func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int64) (flagcache.Change, error) {
+	if err := ctx.Err(); err != nil {
+		return flagcache.Change{}, err
+	}
+	if err := id.Validate(); err != nil {
+		return flagcache.Change{}, err
+	}
+	if err := checkExpected(expectedVersion); err != nil {
+		return flagcache.Change{}, err
+	}
+	var out flagcache.Change
+	err := s.update(func(b buckets) error {
+		prev, err := b.current(id, expectedVersion)
+		if err != nil {
+			return err
+		}
+		rev, err := b.nextRevision()
+		if err != nil {
+			return err
+		}
+		tomb := &record{Version: prev.Version + 1, Revision: rev, DeletedAt: s.now().UTC()}
+		if err := b.replace(id, prev, tomb); err != nil {
+			return err
+		}
+		if err := b.tombstones.Put(tombKey(tomb.DeletedAt, rev), []byte(id)); err != nil {
+			return err
+		}
+		out = flagcache.Change{Revision: rev, Op: flagcache.OpDelete, ID: id, Version: tomb.Version}
+		return nil
+	})
+	if err != nil {
+		return flagcache.Change{}, err
+	}
+	return out, nil
+}
+
+// withStatus returns a copy of def the store may stamp, with the default
+// status if it has none.
+func withStatus(def *flagcache.Definition) *flagcache.Definition {
+	def = def.Clone()
+	if def.Status == "" {
+		def.Status = flagcache.StatusInactive
+	}
+	return def
+}
+
+func checkExpected(v int64) error {
+	if v < 0 {
+		return flagcache.Invalid("expected_version", "must not be negative")
+	}
+	return nil
+}
+
+// current returns the live record of id, checking expectedVersion.
+func (b buckets) current(id flagcache.ID, expectedVersion int64) (*record, error) {
+	r, err := b.getRecord(id)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil || !r.live() {
+		return nil, flagcache.ErrNotFound
+	}
+	if expectedVersion != 0 && expectedVersion != r.Version {
+		return nil, &flagcache.VersionConflictError{ID: id, Expected: expectedVersion, Actual: r.Version}
+	}
+	return r, nil
+}
+
+// put writes def at version under the next revision, replacing prev (nil
+// for an id never written). The returned Stored holds def.
+func (b buckets) put(def *flagcache.Definition, version int64, prev *record) (*flagcache.Stored, error) {
+	rev, err := b.nextRevision()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(def)
+	if err != nil {
+		return nil, flagcache.Invalid("definition", "does not encode: %v", err)
+	}
+	if err := b.replace(def.ID, prev, &record{Definition: raw, Version: version, Revision: rev}); err != nil {
+		return nil, err
+	}
+	return flagcache.NewStored(def, version, rev), nil
+}
+
+// nextRevision hands out the next store-wide revision.
+func (b buckets) nextRevision() (int64, error) {
+	rev, err := b.counter(revisionKey)
+	if err != nil {
+		return 0, err
+	}
+	return rev + 1, b.setCounter(revisionKey, rev+1)
+}
+
+// replace stores r as the record of id in place of prev (nil for an id never
+// written): prev leaves the change feed and the tombstone index, r enters
+// the feed.
+func (b buckets) replace(id flagcache.ID, prev, r *record) error {
+	if prev != nil {
+		if err := b.changes.Delete(revKey(prev.Revision)); err != nil {
+			return err
+		}
+		if !prev.live() {
+			if err := b.tombstones.Delete(tombKey(prev.DeletedAt, prev.Revision)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := b.putRecord(id, r); err != nil {
+		return err
+	}
+	return b.changes.Put(revKey(r.Revision), []byte(id))
+}

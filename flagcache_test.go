@@ -1,0 +1,165 @@
+package flagcache_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/flagcache/flagcache"
+)
+
+func TestIDValidate(t *testing.T) {
+	for _, tc := range []struct {
+		id flagcache.ID
+		ok bool
+	}{
+		{"a", true},
+		{"new-checkout", true},
+		{"Team_A:flag.v2-x", true},
+		{flagcache.ID(strings.Repeat("a", 256)), true},
+		{"9lives", true},
+		{"", false},
+		{flagcache.ID(strings.Repeat("a", 257)), false},
+		{"-leading", false},
+		{".hidden", false},
+		{"..", false},
+		{"a/b", false},
+		{"a b", false},
+		{"*", false},
+		{"a\r\nb", false},
+		{"a\x00", false},
+		{"ünïcode", false},
+		{"a?b", false},
+		{"a%2F", false},
+	} {
+		err := tc.id.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("Validate(%q) = %v, want ok=%v", tc.id, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, flagcache.ErrInvalidArgument) {
+			t.Errorf("Validate(%q) error %v does not match ErrInvalidArgument", tc.id, err)
+		}
+	}
+}
+
+func TestDefinitionJSONRoundTrip(t *testing.T) {
+	in := `{"id":"x","name":"X","description":"d","kind":"json","default_value":{"a":[1,2]},` +
+		`"variations":[{"value":{"a":1},"name":"one"}],"environments":{"prod":{"enabled":true,"rules":[{"attr":"country"}]}},` +
+		`"status":"active","metadata":{"tags":["t"],"owner":"o","created_at":"2026-11-25T10:00:00.123456Z",` +
+		`"updated_at":"2026-11-25T10:00:00.123456Z","team":{"slack":"#flags"}},"z":1,"a":"first"}`
+	var d flagcache.Definition
+	if err := json.Unmarshal([]byte(in), &d); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(t, in, string(out)) {
+		t.Errorf("round trip changed the document:\n in %s\nout %s", in, out)
+	}
+	c := d.Clone()
+	c.Environments["prod"].Extra["rules"][0] = 'X'
+	c.Metadata.Tags[0] = "changed"
+	if again, _ := json.Marshal(&d); string(again) != string(out) {
+		t.Errorf("Clone shares memory with the original")
+	}
+}
+
+// A member whose name differs from a known field only in case is consumed
+// by encoding/json's case-insensitive matching; it must not also come back
+// as an extra field.
+func TestDefinitionCaseFoldedNames(t *testing.T) {
+	var d flagcache.Definition
+	if err := json.Unmarshal([]byte(`{"id":"x","Name":"X"}`), &d); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(&d)
+	if strings.Count(string(out), `ame"`) != 1 {
+		t.Errorf("name duplicated: %s", out)
+	}
+}
+
+func TestDefinitionReadAsStored(t *testing.T) {
+	in := `{"id":"legacy","name":"Legacy","metadata":{}}` // no kind, no default: another writer's data
+	var d flagcache.Definition
+	if err := json.Unmarshal([]byte(in), &d); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := json.Marshal(&d); string(out) != in {
+		t.Errorf("got %s, want %s", out, in)
+	}
+	if err := d.Validate(); !errors.Is(err, flagcache.ErrInvalidArgument) {
+		t.Errorf("Validate of a definition without kind: %v", err)
+	}
+}
+
+func TestValidateValues(t *testing.T) {
+	for _, tc := range []struct {
+		kind flagcache.Kind
+		raw  string
+		ok   bool
+	}{
+		{flagcache.KindBoolean, `true`, true},
+		{flagcache.KindBoolean, `1`, false},
+		{flagcache.KindString, `"x"`, true},
+		{flagcache.KindString, `null`, false},
+		{flagcache.KindNumber, `-1.5e3`, true},
+		{flagcache.KindNumber, `"1"`, false},
+		{flagcache.KindJSON, `{"a":1}`, true},
+		{flagcache.KindJSON, `[1]`, true},
+		{flagcache.KindJSON, `null`, false},
+		{flagcache.KindJSON, `{`, false},
+	} {
+		d := &flagcache.Definition{ID: "x", Name: "X", Kind: tc.kind, DefaultValue: json.RawMessage(tc.raw)}
+		err := d.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("%s %s: Validate = %v, want ok=%v", tc.kind, tc.raw, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "default_value") {
+			t.Errorf("%s %s: error %q does not name default_value", tc.kind, tc.raw, err)
+		}
+	}
+}
+
+func TestParseETag(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{`"v1"`, 1, true},
+		{`"v123"`, 123, true},
+		{`W/"v7"`, 7, true},
+		{`v1`, 0, false},
+		{`"1"`, 0, false},
+		{`"v0"`, 0, false},
+		{`"v-1"`, 0, false},
+		{`"vx"`, 0, false},
+		{`*`, 0, false},
+		{``, 0, false},
+	} {
+		got, err := flagcache.ParseETag(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseETag(%s) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if tc.ok && flagcache.ETag(got) != strings.TrimPrefix(tc.in, "W/") {
+			t.Errorf("ETag(%d) = %s", got, flagcache.ETag(got))
+		}
+	}
+}
+
+func jsonEqual(t *testing.T, a, b string) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal([]byte(a), &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(b), &y); err != nil {
+		t.Fatal(err)
+	}
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return string(xb) == string(yb)
+}

@@ -79,9 +79,11 @@ const DefaultChangeRetention = 7 * 24 * time.Hour
 // Errors match the sentinels of this package with errors.Is: a backend that
 // cannot be reached returns ErrUnavailable (wrapping the cause), never a raw
 // driver error; bad input returns ErrInvalidArgument (an *InvalidError naming
-// the field) and writes nothing. Returned values are the caller's to keep and
-// must not be modified by the store afterwards; callers must not modify them
-// either when they may be shared (as tiered's cache shares them).
+// the field) and writes nothing. A store never keeps a reference to a
+// definition passed in. Returned values are the caller's to keep and the
+// store never modifies them afterwards, but they may be shared with other
+// callers (tiered's cache shares them): treat them as read-only and Clone
+// before modifying.
 type Store interface {
 	// Get returns the flag with id. It returns ErrNotFound if the flag does
 	// not exist or was deleted.

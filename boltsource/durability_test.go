@@ -60,6 +60,11 @@ func TestReopen(t *testing.T) {
 		t.Errorf("re-create after reopen: got version %d revision %d, want 3 and %d",
 			gone.Version, gone.Revision, wantFeed.Revision+2)
 	}
+	// The re-creates took the tombstones out of the expiry index: a
+	// compaction finds nothing left to expire.
+	if err := s.Compact(ctx, clk.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
 	feed := mustChanges(t, s, 0, 0)
 	if got, want := changeIDs(feed), "kept back gone"; got != want {
 		t.Errorf("feed ids after re-creates: got %q, want %q", got, want)
@@ -155,4 +160,18 @@ func jsonString(t *testing.T, v any) string {
 		t.Fatalf("marshal: %v", err)
 	}
 	return string(b)
+}
+
+// TestClosed wants calls on a closed Store to fail with ErrUnavailable.
+func TestClosed(t *testing.T) {
+	s := mustOpen(t, tempPath(t), boltsource.Options{})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := s.Get(context.Background(), "a"); !errors.Is(err, flagcache.ErrUnavailable) {
+		t.Errorf("Get after Close: got %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Create(context.Background(), mustFlag(t, "a", "A")); !errors.Is(err, flagcache.ErrUnavailable) {
+		t.Errorf("Create after Close: got %v, want ErrUnavailable", err)
+	}
 }

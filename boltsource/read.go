@@ -77,35 +77,44 @@ func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 
 // List implements flagcache.Store.
 func (s *Store) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stored, error) {
-	matched, err := s.match(ctx, q)
+	if err := checkQuery(ctx, q); err != nil {
+		return nil, err
+	}
+	var page []*flagcache.Stored
+	err := s.view(func(b buckets) error {
+		matched, records, err := b.scan(q.Match)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(matched, flagcache.CompareStored)
+		page = q.Page(matched)
+		return decodeAll(page, records)
+	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(matched, flagcache.CompareStored)
-	return q.Page(matched), nil
+	return page, nil
 }
 
 // Count implements flagcache.Store.
 func (s *Store) Count(ctx context.Context, q flagcache.Query) (int, error) {
-	matched, err := s.match(ctx, q)
-	return len(matched), err
+	if err := checkQuery(ctx, q); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.view(func(b buckets) error {
+		matched, _, err := b.scan(q.Match)
+		n = len(matched)
+		return err
+	})
+	return n, err
 }
 
-// match returns the live flags passing q's filters, unordered.
-func (s *Store) match(ctx context.Context, q flagcache.Query) ([]*flagcache.Stored, error) {
+func checkQuery(ctx context.Context, q flagcache.Query) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
-	var out []*flagcache.Stored
-	err := s.scan(func(f *flagcache.Stored) {
-		if q.Match(f.Definition) {
-			out = append(out, f)
-		}
-	})
-	return out, err
+	return q.Validate()
 }
 
 // ModifiedSince implements flagcache.Store.
@@ -114,38 +123,58 @@ func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.St
 		return nil, err
 	}
 	var out []*flagcache.Stored
-	err := s.scan(func(f *flagcache.Stored) {
-		if f.Definition.Metadata.UpdatedAt.After(t) {
-			out = append(out, f)
+	err := s.view(func(b buckets) error {
+		modified, records, err := b.scan(func(d *flagcache.Definition) bool { return d.Metadata.UpdatedAt.After(t) })
+		if err != nil {
+			return err
 		}
+		slices.SortFunc(modified, func(a, b *flagcache.Stored) int {
+			if c := a.Definition.Metadata.UpdatedAt.Compare(b.Definition.Metadata.UpdatedAt); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Definition.ID, b.Definition.ID)
+		})
+		out = modified
+		return decodeAll(out, records)
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b *flagcache.Stored) int {
-		if c := a.Definition.Metadata.UpdatedAt.Compare(b.Definition.Metadata.UpdatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Definition.ID, b.Definition.ID)
-	})
 	return out, nil
 }
 
-// scan calls fn with every live flag, in id order.
-func (s *Store) scan(fn func(*flagcache.Stored)) error {
-	return s.view(func(b buckets) error {
-		return b.flags.ForEach(func(k, v []byte) error {
-			id := flagcache.ID(k)
-			r, err := decodeRecord(id, v)
-			if err != nil || !r.live() {
-				return err
-			}
-			f, err := r.stored(id)
-			if err != nil {
-				return err
-			}
-			fn(f)
-			return nil
-		})
+// scan returns the live flags whose summary (see record.summary) keep
+// accepts, with the summary as their definition, and their records by id,
+// so that only the flags returned pay for a full decode (decodeAll, in the
+// same transaction).
+func (b buckets) scan(keep func(*flagcache.Definition) bool) ([]*flagcache.Stored, map[flagcache.ID]*record, error) {
+	var out []*flagcache.Stored
+	records := make(map[flagcache.ID]*record)
+	err := b.flags.ForEach(func(k, v []byte) error {
+		id := flagcache.ID(k)
+		r, err := decodeRecord(id, v)
+		if err != nil || !r.live() {
+			return err
+		}
+		d, err := r.summary(id)
+		if err != nil || !keep(d) {
+			return err
+		}
+		out = append(out, flagcache.NewStored(d, r.Version, r.Revision))
+		records[id] = r
+		return nil
 	})
+	return out, records, err
+}
+
+// decodeAll replaces the summary definitions of flags with full ones.
+func decodeAll(flags []*flagcache.Stored, records map[flagcache.ID]*record) error {
+	for i, f := range flags {
+		full, err := records[f.Definition.ID].stored(f.Definition.ID)
+		if err != nil {
+			return err
+		}
+		flags[i] = full
+	}
+	return nil
 }

@@ -62,16 +62,68 @@ func initialize(tx *bolt.Tx) error {
 // record is the value of an id in the flags bucket. Without a definition it
 // is a tombstone, kept for good so a re-created flag continues above its
 // version.
+//
+// Encoded, it is a fixed header and the definition's JSON:
+//
+//	state (1 byte: 'L' live, 'T' tombstone, 'C' compacted tombstone)
+//	version (8) revision (8) deleted_at (12, as timeKey) definition JSON
+//
+// A decoded record's Definition points into the database page: it is valid
+// only inside the transaction that read it.
 type record struct {
-	Definition json.RawMessage `json:"definition,omitempty"`
-	Version    int64           `json:"version"`
-	Revision   int64           `json:"revision"`
-	DeletedAt  time.Time       `json:"deleted_at,omitzero"`
-	// Compacted is set once the tombstone left the change feed.
-	Compacted bool `json:"compacted,omitempty"`
+	Definition []byte // nil for a tombstone
+	Version    int64
+	Revision   int64
+	DeletedAt  time.Time // UTC; zero for a live flag
+	Compacted  bool      // the tombstone has left the change feed
 }
 
+const (
+	headerLen      = 1 + 8 + 8 + 12
+	stateLive      = 'L'
+	stateTombstone = 'T'
+	stateCompacted = 'C'
+)
+
 func (r *record) live() bool { return r.Definition != nil }
+
+func (r *record) encode() []byte {
+	state := byte(stateLive)
+	switch {
+	case r.Compacted:
+		state = stateCompacted
+	case !r.live():
+		state = stateTombstone
+	}
+	v := make([]byte, 0, headerLen+len(r.Definition))
+	v = append(v, state)
+	v = binary.BigEndian.AppendUint64(v, uint64(r.Version))
+	v = binary.BigEndian.AppendUint64(v, uint64(r.Revision))
+	v = append(v, timeKey(r.DeletedAt)...)
+	return append(v, r.Definition...)
+}
+
+func decodeRecord(id flagcache.ID, v []byte) (*record, error) {
+	if len(v) < headerLen {
+		return nil, corrupt(id, fmt.Errorf("record of %d bytes", len(v)))
+	}
+	r := &record{
+		Version:  int64(binary.BigEndian.Uint64(v[1:9])),
+		Revision: int64(binary.BigEndian.Uint64(v[9:17])),
+	}
+	switch v[0] {
+	case stateLive:
+		r.Definition = v[headerLen:]
+	case stateCompacted:
+		r.Compacted = true
+		fallthrough
+	case stateTombstone:
+		r.DeletedAt = keyTime(v[17:headerLen])
+	default:
+		return nil, corrupt(id, fmt.Errorf("record state %q", v[0]))
+	}
+	return r, nil
+}
 
 // getRecord returns the record of id, or nil if the id was never written.
 func (b buckets) getRecord(id flagcache.ID) (*record, error) {
@@ -82,24 +134,12 @@ func (b buckets) getRecord(id flagcache.ID) (*record, error) {
 	return decodeRecord(id, v)
 }
 
-func decodeRecord(id flagcache.ID, v []byte) (*record, error) {
-	r := new(record)
-	if err := json.Unmarshal(v, r); err != nil {
-		return nil, corrupt(id, err)
-	}
-	return r, nil
+func (b buckets) putRecord(id flagcache.ID, r *record) error {
+	return b.flags.Put([]byte(id), r.encode())
 }
 
 func corrupt(id flagcache.ID, err error) error {
 	return fmt.Errorf("%w: flag %q: %v", errCorrupt, id, err)
-}
-
-func (b buckets) putRecord(id flagcache.ID, r *record) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return b.flags.Put([]byte(id), v)
 }
 
 // stored decodes the live flag of r; a new value on every call.
@@ -109,6 +149,35 @@ func (r *record) stored(id flagcache.ID) (*flagcache.Stored, error) {
 		return nil, corrupt(id, err)
 	}
 	return flagcache.NewStored(def, r.Version, r.Revision), nil
+}
+
+// summary decodes the fields of r's definition that queries filter and sort
+// on: name, status, environment names, tags, owner and updated_at. It skips
+// the unknown-field bookkeeping of flagcache.Definition, which costs most of
+// a full decode, so List and Count decode in full only what they return.
+func (r *record) summary(id flagcache.ID) (*flagcache.Definition, error) {
+	var s struct {
+		Name         string                     `json:"name"`
+		Status       flagcache.Status           `json:"status"`
+		Environments map[string]json.RawMessage `json:"environments"`
+		Metadata     struct {
+			Tags      []string  `json:"tags"`
+			Owner     string    `json:"owner"`
+			UpdatedAt time.Time `json:"updated_at"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(r.Definition, &s); err != nil {
+		return nil, corrupt(id, err)
+	}
+	d := &flagcache.Definition{ID: id, Name: s.Name, Status: s.Status}
+	d.Metadata.Tags, d.Metadata.Owner, d.Metadata.UpdatedAt = s.Metadata.Tags, s.Metadata.Owner, s.Metadata.UpdatedAt
+	if s.Environments != nil {
+		d.Environments = make(map[string]flagcache.Environment, len(s.Environments))
+		for name := range s.Environments {
+			d.Environments[name] = flagcache.Environment{}
+		}
+	}
+	return d, nil
 }
 
 // liveFlag returns the stored flag of id, or nil if it does not exist.
@@ -149,6 +218,12 @@ func revKey(rev int64) []byte { return u64(uint64(rev)) }
 func timeKey(t time.Time) []byte {
 	k := binary.BigEndian.AppendUint64(make([]byte, 0, 20), uint64(t.Unix())^(1<<63))
 	return binary.BigEndian.AppendUint32(k, uint32(t.Nanosecond()))
+}
+
+// keyTime decodes a timeKey, in UTC.
+func keyTime(k []byte) time.Time {
+	sec := int64(binary.BigEndian.Uint64(k[:8]) ^ (1 << 63))
+	return time.Unix(sec, int64(binary.BigEndian.Uint32(k[8:12]))).UTC()
 }
 
 // tombKey is the tombstones key of a delete: its time, then its revision.

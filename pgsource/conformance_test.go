@@ -1,0 +1,17 @@
+package pgsource_test
+
+import (
+	"testing"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/pgsource"
+	"github.com/flagcache/flagcache/storetest"
+)
+
+// TestConformance runs the Store contract against a real server, each
+// subtest in a fresh schema of its own.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) flagcache.Store {
+		return mustStore(t, pgsource.Options{})
+	})
+}

@@ -1,0 +1,94 @@
+package pgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
+
+	"github.com/flagcache/flagcache"
+)
+
+// SQLSTATE codes the store tells apart. Class 08 (connection exception) is
+// matched by prefix.
+const (
+	codeUniqueViolation    = "23505"
+	codeTooManyConnections = "53300"
+	codeAdminShutdown      = "57P01"
+	codeCrashShutdown      = "57P02"
+	codeCannotConnectNow   = "57P03"
+)
+
+// translate is the one place where driver errors become the contract's:
+// a cancelled or expired context comes back as the context's error, a
+// server that cannot be reached as flagcache.ErrUnavailable wrapping the
+// cause, and anything else as an opaque error carrying the message (no
+// driver type leaks out). Errors of the flagcache package pass through.
+func translate(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if isDomain(err) {
+		return err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("pgsource: %s: %w", op, ctxErr)
+	}
+	if unreachable(err) {
+		return flagcache.Unavailable(fmt.Errorf("pgsource: %s: %w", op, err))
+	}
+	return fmt.Errorf("pgsource: %s: %v", op, err)
+}
+
+func isDomain(err error) bool {
+	for _, known := range []error{
+		flagcache.ErrNotFound, flagcache.ErrAlreadyExists, flagcache.ErrVersionConflict,
+		flagcache.ErrInvalidArgument, flagcache.ErrResyncNeeded, flagcache.ErrUnavailable,
+		errCorrupt,
+	} {
+		if errors.Is(err, known) {
+			return true
+		}
+	}
+	return false
+}
+
+// unreachable reports whether err means the server could not be reached or
+// went away, as opposed to a statement the server refused.
+func unreachable(err error) bool {
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true // refused, timed out or failed to authenticate: not usable
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case codeTooManyConnections, codeAdminShutdown, codeCrashShutdown, codeCannotConnectNow:
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	var netErr net.Error
+	return pgconn.SafeToRetry(err) || // failed before anything was sent
+		pgconn.Timeout(err) || // a dial or read timeout while the caller's context is alive
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, puddle.ErrClosedPool) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &netErr)
+}
+
+// isUniqueViolation reports a unique constraint violation by SQLSTATE.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation
+}
+
+// errCorrupt marks a stored definition that does not decode.
+var errCorrupt = errors.New("pgsource: stored definition does not decode")

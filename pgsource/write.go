@@ -1,0 +1,186 @@
+package pgsource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flagcache/flagcache"
+)
+
+// The statements of the writes. Revisions, tombstones and the version above
+// a tombstone are kept by the triggers of migration 2, so these are the
+// plain row operations; RETURNING reads what the triggers made of the row.
+const (
+	nowSQL = `SELECT now()`
+
+	insertSQL = `INSERT INTO feature_flags (id, definition, version, created_at, updated_at)
+		VALUES ($1, $2, 1, $3, $3)
+		RETURNING ` + flagColumns
+
+	// lockSQL takes the row lock for the rest of the transaction and reads
+	// what the write needs: the real current version, the creation time
+	// (the definition's, else the column's), and the transaction time.
+	lockSQL = `SELECT version, created_at, definition->'metadata'->'created_at', now()
+		FROM feature_flags WHERE id = $1 FOR UPDATE`
+
+	// The version CAS. Under the row lock it cannot miss; it stays a CAS
+	// so that the statement alone says what it relies on.
+	updateSQL = `UPDATE feature_flags SET definition = $3, version = version + 1, updated_at = $4
+		WHERE id = $1 AND version = $2
+		RETURNING ` + flagColumns
+	deleteSQL = `DELETE FROM feature_flags WHERE id = $1 AND version = $2`
+
+	tombstoneSQL = `SELECT version, revision FROM flagcache_tombstones WHERE id = $1`
+)
+
+// errLostRow means a row locked by this transaction was not there to write,
+// which the row lock rules out.
+var errLostRow = errors.New("pgsource: locked row vanished")
+
+// Create implements flagcache.Store. The trigger continues the version
+// above the id's tombstone, if any.
+func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	def = withDefaults(def)
+	var stored *flagcache.Stored
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var now time.Time
+		if err := tx.QueryRow(ctx, nowSQL).Scan(&now); err != nil {
+			return err
+		}
+		def.Stamp(now, now)
+		raw, err := json.Marshal(def)
+		if err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, insertSQL, string(def.ID), raw, def.Metadata.UpdatedAt)
+		stored, err = pgx.CollectExactlyOneRow(rows, scanStored)
+		return err
+	})
+	if isUniqueViolation(err) {
+		return nil, flagcache.ErrAlreadyExists
+	}
+	return stored, translate(ctx, "create", err)
+}
+
+// Update implements flagcache.Store.
+func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkExpected(expectedVersion); err != nil {
+		return nil, err
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	def = withDefaults(def)
+	var stored *flagcache.Stored
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := lock(ctx, tx, def.ID, expectedVersion)
+		if err != nil {
+			return err
+		}
+		def.Stamp(cur.created, cur.now)
+		raw, err := json.Marshal(def)
+		if err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, updateSQL, string(def.ID), cur.version, raw, def.Metadata.UpdatedAt)
+		stored, err = pgx.CollectExactlyOneRow(rows, scanStored)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errLostRow
+		}
+		return err
+	})
+	return stored, translate(ctx, "update", err)
+}
+
+// Delete implements flagcache.Store. The trigger writes the tombstone.
+func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int64) (flagcache.Change, error) {
+	if err := ctx.Err(); err != nil {
+		return flagcache.Change{}, err
+	}
+	if err := id.Validate(); err != nil {
+		return flagcache.Change{}, err
+	}
+	if err := checkExpected(expectedVersion); err != nil {
+		return flagcache.Change{}, err
+	}
+	change := flagcache.Change{Op: flagcache.OpDelete, ID: id}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := lock(ctx, tx, id, expectedVersion)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, deleteSQL, string(id), cur.version)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return errLostRow
+		}
+		return tx.QueryRow(ctx, tombstoneSQL, string(id)).Scan(&change.Version, &change.Revision)
+	})
+	if err != nil {
+		return flagcache.Change{}, translate(ctx, "delete", err)
+	}
+	return change, nil
+}
+
+// current is what lockSQL reads of a live flag.
+type current struct {
+	version int64
+	created time.Time
+	now     time.Time
+}
+
+// lock locks the live row of id and checks expectedVersion against it,
+// returning ErrNotFound or a *VersionConflictError with the real version.
+func lock(ctx context.Context, tx pgx.Tx, id flagcache.ID, expectedVersion int64) (current, error) {
+	var (
+		cur        current
+		defCreated []byte
+	)
+	err := tx.QueryRow(ctx, lockSQL, string(id)).Scan(&cur.version, &cur.created, &defCreated, &cur.now)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return cur, flagcache.ErrNotFound
+	case err != nil:
+		return cur, err
+	case expectedVersion != 0 && expectedVersion != cur.version:
+		return cur, &flagcache.VersionConflictError{ID: id, Expected: expectedVersion, Actual: cur.version}
+	}
+	// created_at is kept as the flag shows it; a definition written by
+	// another writer without one falls back to the column.
+	var t time.Time
+	if json.Unmarshal(defCreated, &t) == nil && !t.IsZero() {
+		cur.created = t
+	}
+	return cur, nil
+}
+
+// withDefaults returns a copy of def to write: the caller's stays untouched.
+func withDefaults(def *flagcache.Definition) *flagcache.Definition {
+	def = def.Clone()
+	if def.Status == "" {
+		def.Status = flagcache.StatusInactive
+	}
+	return def
+}
+
+func checkExpected(v int64) error {
+	if v < 0 {
+		return flagcache.Invalid("expected_version", "must not be negative")
+	}
+	return nil
+}

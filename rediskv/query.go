@@ -1,0 +1,195 @@
+package rediskv
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flagcache/flagcache"
+)
+
+// A query is planned as terms over the index: a flag matches when it is in
+// every term, and it is in a term when it is in any of the term's ranges
+// (one range per value; only tags have several). The default exclusion of
+// archived flags is the "unarchived" range, so no query subtracts.
+type term []string // range prefixes
+
+func plan(q flagcache.Query) []term {
+	var terms []term
+	switch {
+	case q.Status != "":
+		terms = append(terms, term{rangePrefix(codeStatus, string(q.Status))})
+	case !q.IncludeArchived:
+		terms = append(terms, term{rangePrefix(codeUnarchived, "")})
+	}
+	if q.Environment != "" {
+		terms = append(terms, term{rangePrefix(codeEnv, q.Environment)})
+	}
+	if len(q.Tags) > 0 {
+		var t term
+		for _, tag := range q.Tags {
+			if p := rangePrefix(codeTag, tag); !slices.Contains(t, p) {
+				t = append(t, p)
+			}
+		}
+		terms = append(terms, t)
+	}
+	if q.Owner != "" {
+		terms = append(terms, term{rangePrefix(codeOwner, q.Owner)})
+	}
+	if len(terms) == 0 {
+		terms = append(terms, term{rangePrefix(codeName, "")})
+	}
+	return terms
+}
+
+// lexRange returns the ZRANGEBYLEX bounds of the members starting with
+// prefix, which always ends in sep ("\x00\x01"): up to "\x00\x02" exclusive.
+func lexRange(prefix string) (min, max string) {
+	return "[" + prefix, "(" + prefix[:len(prefix)-1] + "\x02"
+}
+
+// List implements flagcache.Store. A query of one range pages in Redis;
+// others intersect their ranges (read in one MULTI, so from one snapshot)
+// in Go. The page is then read with one HMGET; a flag changed in between is
+// served as it is now if it still matches, and left out if it does not.
+func (s *Store) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	var page []string
+	if terms := plan(q); len(terms) == 1 && len(terms[0]) == 1 {
+		min, max := lexRange(terms[0][0])
+		by := &redis.ZRangeBy{Min: min, Max: max, Offset: int64(q.Offset), Count: int64(q.Limit)}
+		if q.Limit == 0 {
+			by.Count = -1
+		}
+		members, err := s.client.ZRangeByLex(ctx, s.keys.index, by).Result()
+		if err != nil {
+			return nil, translate(ctx, err)
+		}
+		page = make([]string, len(members))
+		for i, m := range members {
+			page[i] = m[len(terms[0][0]):]
+		}
+	} else {
+		all, err := s.intersect(ctx, terms)
+		if err != nil {
+			return nil, err
+		}
+		page = pageOf(all, q)
+	}
+	ids := make([]flagcache.ID, len(page))
+	for i, key := range page {
+		ids[i] = idOf(key)
+	}
+	flags, err := s.fetch(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(flags, func(f *flagcache.Stored) bool { return !q.Match(f.Definition) }), nil
+}
+
+func pageOf(keys []string, q flagcache.Query) []string {
+	if q.Offset >= len(keys) {
+		return nil
+	}
+	keys = keys[q.Offset:]
+	if q.Limit > 0 && q.Limit < len(keys) {
+		keys = keys[:q.Limit]
+	}
+	return keys
+}
+
+// Count implements flagcache.Store with the same plan as List.
+func (s *Store) Count(ctx context.Context, q flagcache.Query) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := q.Validate(); err != nil {
+		return 0, err
+	}
+	if terms := plan(q); len(terms) == 1 && len(terms[0]) == 1 {
+		min, max := lexRange(terms[0][0])
+		n, err := s.client.ZLexCount(ctx, s.keys.index, min, max).Result()
+		return int(n), translate(ctx, err)
+	}
+	all, err := s.intersect(ctx, plan(q))
+	return len(all), err
+}
+
+// intersect returns the sort keys of the flags in every term, sorted.
+func (s *Store) intersect(ctx context.Context, terms []term) ([]string, error) {
+	var cmds [][]*redis.StringSliceCmd
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, t := range terms {
+			var tc []*redis.StringSliceCmd
+			for _, prefix := range t {
+				min, max := lexRange(prefix)
+				tc = append(tc, p.ZRangeByLex(ctx, s.keys.index, &redis.ZRangeBy{Min: min, Max: max}))
+			}
+			cmds = append(cmds, tc)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, translate(ctx, err)
+	}
+	// count[key] = how many terms hold key; each term counts once.
+	count := make(map[string]int)
+	for i, tc := range cmds {
+		for j, cmd := range tc {
+			for _, m := range cmd.Val() {
+				key := m[len(terms[i][j]):]
+				if count[key] == i {
+					count[key] = i + 1
+				}
+			}
+		}
+	}
+	var keys []string
+	for key, n := range count {
+		if n == len(terms) {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// ModifiedSince implements flagcache.Store from the updated_at index.
+func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Stored times are whole µs, so updated_at > t ⇔ µs(updated_at) > ⌊µs(t)⌋.
+	ids, err := s.client.ZRangeByScore(ctx, s.keys.updated, &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(t.UnixMicro(), 10), Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, translate(ctx, err)
+	}
+	flagIDs := make([]flagcache.ID, len(ids))
+	for i, id := range ids {
+		flagIDs[i] = flagcache.ID(id)
+	}
+	flags, err := s.fetch(ctx, flagIDs)
+	if err != nil {
+		return nil, err
+	}
+	// A flag updated again between the two reads moved: order them as they are.
+	slices.SortFunc(flags, func(a, b *flagcache.Stored) int {
+		if c := a.Definition.Metadata.UpdatedAt.Compare(b.Definition.Metadata.UpdatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Definition.ID, b.Definition.ID)
+	})
+	return flags, nil
+}

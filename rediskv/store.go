@@ -1,0 +1,286 @@
+package rediskv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flagcache/flagcache"
+)
+
+var (
+	_ flagcache.Store     = (*Store)(nil)
+	_ flagcache.Compactor = (*Store)(nil)
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Prefix starts every key, inside a hash tag: "{flagcache}:flags" and so
+	// on. Default "flagcache". Stores with different prefixes share nothing.
+	Prefix string
+	// Retention is how long delete tombstones stay in the change feed;
+	// default flagcache.DefaultChangeRetention.
+	Retention time.Duration
+	// Now is the clock for timestamps and retention; default time.Now.
+	Now func() time.Time
+}
+
+// Store is a flagcache.Store kept entirely in Redis. It is safe for
+// concurrent use, also by many processes sharing one Redis.
+type Store struct {
+	client    redis.UniversalClient
+	keys      keys
+	retention time.Duration
+	now       func() time.Time
+}
+
+// New returns a Store on client (a single node, Sentinel or Cluster client).
+// It does not touch the server.
+func New(client redis.UniversalClient, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = "flagcache"
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = flagcache.DefaultChangeRetention
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{client: client, keys: newKeys(opts.Prefix), retention: opts.Retention, now: opts.Now}
+}
+
+// envelope is a live flag as the flags hash holds it. The write script
+// builds it around the definition JSON, which is stored without created_at:
+// the script splices in the created_at it keeps per id, so an update keeps
+// it without a read before the compare-and-set.
+type envelope struct {
+	Version    int64                 `json:"v"`
+	Revision   int64                 `json:"r"`
+	CreatedAt  time.Time             `json:"c"`
+	Definition *flagcache.Definition `json:"d"`
+}
+
+func decodeFlag(id flagcache.ID, raw string) (*flagcache.Stored, error) {
+	var e envelope
+	if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		return nil, fmt.Errorf("rediskv: flag %q: corrupt value: %w", id, err)
+	}
+	if e.Definition == nil || e.Version < 1 {
+		return nil, fmt.Errorf("rediskv: flag %q: corrupt value: no definition or version", id)
+	}
+	e.Definition.Metadata.CreatedAt = e.CreatedAt
+	return flagcache.NewStored(e.Definition, e.Version, e.Revision), nil
+}
+
+// Get implements flagcache.Store.
+func (s *Store) Get(ctx context.Context, id flagcache.ID) (*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := id.Validate(); err != nil {
+		return nil, err
+	}
+	raw, err := s.client.HGet(ctx, s.keys.flags, string(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, flagcache.ErrNotFound
+	}
+	if err != nil {
+		return nil, translate(ctx, err)
+	}
+	return decodeFlag(id, raw)
+}
+
+// GetMany implements flagcache.Store with one HMGET.
+func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := flagcache.ValidateIDs(ids); err != nil {
+		return nil, err
+	}
+	flags, err := s.fetch(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[flagcache.ID]*flagcache.Stored, len(flags))
+	for _, f := range flags {
+		out[f.Definition.ID] = f
+	}
+	return out, nil
+}
+
+// fetch returns the live flags among ids, in the order of ids, skipping
+// the missing ones.
+func (s *Store) fetch(ctx context.Context, ids []flagcache.ID) ([]*flagcache.Stored, error) {
+	if len(ids) == 0 {
+		return []*flagcache.Stored{}, nil
+	}
+	fields := make([]string, len(ids))
+	for i, id := range ids {
+		fields[i] = string(id)
+	}
+	vals, err := s.client.HMGet(ctx, s.keys.flags, fields...).Result()
+	if err != nil {
+		return nil, translate(ctx, err)
+	}
+	out := make([]*flagcache.Stored, 0, len(vals))
+	for i, v := range vals {
+		raw, ok := v.(string)
+		if !ok {
+			continue // missing
+		}
+		f, err := decodeFlag(ids[i], raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Exists implements flagcache.Store.
+func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if err := id.Validate(); err != nil {
+		return false, err
+	}
+	ok, err := s.client.HExists(ctx, s.keys.flags, string(id)).Result()
+	return ok, translate(ctx, err)
+}
+
+// Create implements flagcache.Store.
+func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	return s.put(ctx, "create", def, 0)
+}
+
+// Update implements flagcache.Store: one EVALSHA that checks the version,
+// keeps created_at and writes the flag, its indexes and the change log.
+func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkExpected(expectedVersion); err != nil {
+		return nil, err
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	return s.put(ctx, "update", def, expectedVersion)
+}
+
+// Delete implements flagcache.Store.
+func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int64) (flagcache.Change, error) {
+	if err := ctx.Err(); err != nil {
+		return flagcache.Change{}, err
+	}
+	if err := id.Validate(); err != nil {
+		return flagcache.Change{}, err
+	}
+	if err := checkExpected(expectedVersion); err != nil {
+		return flagcache.Change{}, err
+	}
+	res, err := s.write(ctx, "delete", id, expectedVersion, s.now(), "", nil)
+	if err != nil {
+		return flagcache.Change{}, err
+	}
+	return flagcache.Change{Revision: res.revision, Op: flagcache.OpDelete, ID: id, Version: res.version}, nil
+}
+
+func checkExpected(v int64) error {
+	if v < 0 {
+		return flagcache.Invalid("expected_version", "must not be negative")
+	}
+	return nil
+}
+
+// put runs a create or an update of a validated definition.
+func (s *Store) put(ctx context.Context, op string, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
+	def = def.Clone()
+	if def.Status == "" {
+		def.Status = flagcache.StatusInactive
+	}
+	now := s.now()
+	def.Stamp(now, now)
+	body := *def
+	body.Metadata.CreatedAt = time.Time{} // omitted: the script splices in the kept one
+	js, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("rediskv: encoding flag %q: %w", def.ID, err)
+	}
+	res, err := s.write(ctx, op, def.ID, expectedVersion, now, string(js), indexMembers(def))
+	if err != nil {
+		return nil, err
+	}
+	if def.Metadata.CreatedAt, err = time.Parse(time.RFC3339Nano, res.createdAt); err != nil {
+		return nil, fmt.Errorf("rediskv: flag %q: corrupt created_at %q", def.ID, res.createdAt)
+	}
+	return flagcache.NewStored(def, res.version, res.revision), nil
+}
+
+type writeResult struct {
+	version, revision int64
+	createdAt         string
+}
+
+// write runs the write script and maps its refusals to the contract's
+// errors.
+func (s *Store) write(ctx context.Context, op string, id flagcache.ID, expectedVersion int64, now time.Time, definition string, members []string) (writeResult, error) {
+	k := s.keys
+	now = flagcache.Timestamp(now)
+	args := make([]any, 0, 6+len(members))
+	args = append(args, op, string(id), expectedVersion, now.Format(time.RFC3339Nano), now.UnixMicro(), definition)
+	for _, m := range members {
+		args = append(args, m)
+	}
+	reply, err := writeScript.Run(ctx, s.client,
+		[]string{k.flags, k.versions, k.created, k.index, k.members(id), k.updated, k.changes, k.tombstones, k.state},
+		args...).Slice()
+	if err != nil {
+		return writeResult{}, translate(ctx, err)
+	}
+	status, _ := reply[0].(string)
+	switch status {
+	case "ok":
+		res := writeResult{version: toInt(reply[1]), revision: toInt(reply[2])}
+		if len(reply) > 3 {
+			res.createdAt, _ = reply[3].(string)
+		}
+		return res, nil
+	case "exists":
+		return writeResult{}, flagcache.ErrAlreadyExists
+	case "notfound":
+		return writeResult{}, flagcache.ErrNotFound
+	case "conflict":
+		return writeResult{}, &flagcache.VersionConflictError{ID: id, Expected: expectedVersion, Actual: toInt(reply[1])}
+	}
+	return writeResult{}, fmt.Errorf("rediskv: unexpected reply from the write script: %v", reply)
+}
+
+// toInt reads an integer reply, or a number sent back as a string.
+func toInt(v any) int64 {
+	switch v := v.(type) {
+	case int64:
+		return v
+	case string:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil { // a score such as "1e+16"
+			f, _ := strconv.ParseFloat(v, 64)
+			return int64(f)
+		}
+		return n
+	}
+	return 0
+}

@@ -1,0 +1,29 @@
+package tiered_test
+
+import (
+	"testing"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/testenv"
+	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Run("memstore/lru-only", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) flagcache.Store {
+			return newNode(t, memstore.New(memstore.Options{}), nodeConfig{})
+		})
+	})
+	t.Run("memstore/miniredis", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) flagcache.Store {
+			_, c := miniClient(t)
+			return newNode(t, memstore.New(memstore.Options{}), nodeConfig{client: c, prefix: "t"})
+		})
+	})
+	t.Run("memstore/redis", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) flagcache.Store {
+			return newNode(t, memstore.New(memstore.Options{}), nodeConfig{client: realClient(t), prefix: testenv.UniqueName("tiered-")})
+		})
+	})
+}

@@ -1,0 +1,121 @@
+package tiered
+
+import (
+	"context"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+const (
+	tierLRU = iota
+	tierRedis
+	numTiers
+)
+
+var tierNames = [numTiers]string{"lru", "redis"}
+
+// observer counts with plain atomics on the hot path; OpenTelemetry reads
+// them through observable counters at collection time, so a cache hit pays
+// one atomic add and no allocation.
+type observer struct {
+	hits, misses  [numTiers]atomic.Int64
+	sourceLoads   atomic.Int64
+	shared        atomic.Int64
+	sent          atomic.Int64
+	received      atomic.Int64
+	gaps          atomic.Int64
+	repaired      atomic.Int64
+	purges        atomic.Int64
+	staleServed   atomic.Int64
+	redisErrors   atomic.Int64
+	redisRepaired atomic.Int64
+
+	tracer trace.Tracer
+}
+
+// Stats is a snapshot of a Store's counters.
+type Stats struct {
+	LRUHits, LRUMisses     int64
+	RedisHits, RedisMisses int64
+	SourceLoads            int64 // source reads made by shared loads
+	Shared                 int64 // callers that joined another's load
+	InvalidationsSent      int64
+	InvalidationsReceived  int64
+	Gaps                   int64 // gaps detected (re-subscribes, failed pings, revision jumps)
+	Repaired               int64 // changes applied from the feed by repairs
+	Purges                 int64 // LRU purges
+	StaleServed            int64 // reads served from an expired entry while the source was down
+	RedisErrors            int64
+	RedisRepaired          int64 // writes re-applied to Redis after it missed them
+	LRULen                 int
+}
+
+// Stats returns the Store's counters.
+func (s *Store) Stats() Stats {
+	o := s.obs
+	return Stats{
+		LRUHits: o.hits[tierLRU].Load(), LRUMisses: o.misses[tierLRU].Load(),
+		RedisHits: o.hits[tierRedis].Load(), RedisMisses: o.misses[tierRedis].Load(),
+		SourceLoads: o.sourceLoads.Load(), Shared: o.shared.Load(),
+		InvalidationsSent: o.sent.Load(), InvalidationsReceived: o.received.Load(),
+		Gaps: o.gaps.Load(), Repaired: o.repaired.Load(), Purges: o.purges.Load(),
+		StaleServed: o.staleServed.Load(), RedisErrors: o.redisErrors.Load(),
+		RedisRepaired: o.redisRepaired.Load(), LRULen: s.lru.len(),
+	}
+}
+
+func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, s *Store) *observer {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	o := &observer{tracer: tp.Tracer("github.com/flagcache/flagcache/tiered")}
+	m := mp.Meter("github.com/flagcache/flagcache/tiered")
+	counter := func(name, desc string, read func(metric.Int64Observer)) {
+		_, err := m.Int64ObservableCounter(name, metric.WithDescription(desc),
+			metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {
+				read(obs)
+				return nil
+			}))
+		if err != nil {
+			otel.Handle(err)
+		}
+	}
+	single := func(name, desc string, v *atomic.Int64) {
+		counter(name, desc, func(obs metric.Int64Observer) { obs.Observe(v.Load()) })
+	}
+	perTier := func(name, desc string, vs *[numTiers]atomic.Int64) {
+		counter(name, desc, func(obs metric.Int64Observer) {
+			for i := range vs {
+				obs.Observe(vs[i].Load(), metric.WithAttributes(attribute.String("tier", tierNames[i])))
+			}
+		})
+	}
+	perTier("flagcache.cache.hits", "Reads served by a cache tier.", &o.hits)
+	perTier("flagcache.cache.misses", "Reads a cache tier could not serve.", &o.misses)
+	single("flagcache.source.loads", "Reads that went to the source of truth.", &o.sourceLoads)
+	single("flagcache.singleflight.shared", "Reads that joined a load already in flight.", &o.shared)
+	single("flagcache.invalidations.sent", "Invalidations published.", &o.sent)
+	single("flagcache.invalidations.received", "Invalidations received.", &o.received)
+	single("flagcache.invalidation.gaps", "Moments invalidations may have been missed.", &o.gaps)
+	single("flagcache.invalidation.repaired", "Changes applied from the change feed by repairs.", &o.repaired)
+	single("flagcache.lru.purges", "Purges of the whole LRU.", &o.purges)
+	single("flagcache.stale.served", "Reads served stale while the source was unreachable.", &o.staleServed)
+	single("flagcache.redis.errors", "Failed Redis calls.", &o.redisErrors)
+	single("flagcache.redis.repaired", "Writes re-applied to Redis after it missed them.", &o.redisRepaired)
+	_, err := m.Int64ObservableGauge("flagcache.lru.entries", metric.WithDescription("Flags in the LRU."),
+		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {
+			obs.Observe(int64(s.lru.len()))
+			return nil
+		}))
+	if err != nil {
+		otel.Handle(err)
+	}
+	return o
+}

@@ -1,0 +1,229 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/invalidation"
+)
+
+// repairPage is how many changes a repair reads per call.
+const repairPage = 1000
+
+// Subscribe starts listening for invalidations through client and returns
+// once the subscription is confirmed. From then on every write announced by
+// any sidecar drops older local copies, and every gap is repaired.
+func (s *Store) Subscribe(ctx context.Context, client redis.UniversalClient, opts invalidation.SubscriberOptions) error {
+	sub, err := invalidation.Subscribe(ctx, client, handler{s}, opts)
+	if err != nil {
+		return err
+	}
+	s.sub = sub
+	// Writes committed before the subscription was confirmed were not
+	// heard: catch up from the feed.
+	s.kick(s.repairCh)
+	return nil
+}
+
+// handler adapts Store to invalidation.Handler without widening Store's API.
+type handler struct{ s *Store }
+
+func (h handler) Invalidate(m invalidation.Message) { h.s.invalidate(m) }
+
+func (h handler) Gap(reason string) {
+	h.s.obs.gaps.Add(1)
+	h.s.log.Warn("tiered: invalidations may have been missed; repairing from the change feed", "reason", reason)
+	h.s.kick(h.s.repairCh)
+}
+
+// invalidate applies one message: older copies go, the version is
+// remembered against racing fills, and a revision jump starts a repair.
+func (s *Store) invalidate(m invalidation.Message) {
+	s.obs.received.Add(1)
+	s.lru.announce(m.ID, m.Version, s.opts.FloorTTL)
+	s.group.Forget(string(m.ID))
+	s.mu.Lock()
+	jump := s.applied >= 0 && m.Revision > s.applied+1
+	if s.applied >= 0 && m.Revision == s.applied+1 {
+		s.applied = m.Revision
+	}
+	s.mu.Unlock()
+	if jump {
+		s.obs.gaps.Add(1)
+		s.kick(s.repairCh)
+	}
+}
+
+// repairLoop runs repairs one at a time: on request, periodically (for
+// writes nobody announced), and again after a failure.
+func (s *Store) repairLoop() {
+	defer s.wg.Done()
+	var tick <-chan time.Time
+	if s.opts.ResyncInterval > 0 {
+		t := time.NewTicker(s.opts.ResyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	s.kick(s.repairCh) // establish the baseline revision
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.repairCh:
+		case <-s.redisCh:
+		case <-tick:
+		case <-retry:
+		}
+		retry = nil
+		if !s.runRepair() || !s.runRedisRepair() {
+			retry = time.After(s.opts.BreakerCooldown)
+		}
+	}
+}
+
+// runRepair brings the LRU up to the source's revision. When the feed
+// cannot be read it purges the LRU — except when the source is
+// unreachable: then no fresher value exists to be had, cached values are
+// served marked stale, and the repair is retried.
+func (s *Store) runRepair() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
+	defer cancel()
+	err := s.repair(ctx)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, flagcache.ErrUnavailable):
+		s.log.Warn("tiered: source unreachable; repair postponed, cached values served as stale", "err", err)
+		return false
+	}
+	s.log.Error("tiered: repair failed; purging the LRU", "err", err)
+	s.purge()
+	return false
+}
+
+func (s *Store) purge() {
+	s.obs.purges.Add(1)
+	s.lru.purge()
+	s.mu.Lock()
+	s.applied = -1
+	s.mu.Unlock()
+}
+
+// repair applies every change after the last applied revision. Without a
+// baseline (at start, after a purge) or with a cursor past retention, it
+// purges and takes the current revision as the baseline.
+func (s *Store) repair(ctx context.Context) error {
+	s.mu.Lock()
+	after := s.applied
+	s.mu.Unlock()
+	if after < 0 {
+		return s.rebase(ctx)
+	}
+	for {
+		feed, err := s.source.Changes(ctx, after, repairPage)
+		s.sourceResult(err)
+		if errors.Is(err, flagcache.ErrResyncNeeded) {
+			return s.rebase(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		for _, c := range feed.Changes {
+			s.applyChange(c)
+			after = c.Revision
+		}
+		if len(feed.Changes) < repairPage {
+			s.advance(feed.Revision)
+			if len(feed.Changes) > 0 {
+				s.obs.repaired.Add(int64(len(feed.Changes)))
+			}
+			return nil
+		}
+		s.advance(after)
+	}
+}
+
+// rebase purges the LRU and starts from the source's current revision.
+func (s *Store) rebase(ctx context.Context) error {
+	feed, err := s.source.Changes(ctx, 0, 1)
+	s.sourceResult(err)
+	if err != nil {
+		return err
+	}
+	if s.lru.len() > 0 {
+		s.obs.purges.Add(1)
+		s.lru.purge()
+	}
+	s.mu.Lock()
+	s.applied = feed.Revision
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) advance(rev int64) {
+	s.mu.Lock()
+	s.applied = max(s.applied, rev)
+	s.mu.Unlock()
+}
+
+// applyChange makes one change from the feed visible locally: announced
+// against racing fills, and refreshed where this sidecar caches the id.
+func (s *Store) applyChange(c flagcache.Change) {
+	s.lru.announce(c.ID, c.Version, s.opts.FloorTTL)
+	s.group.Forget(string(c.ID))
+	if c.Op == flagcache.OpUpsert && c.Flag != nil {
+		s.lru.replaceIfCached(c.ID, s.newEntry(c.Flag))
+	}
+}
+
+// runRedisRepair writes to Redis the changes it missed while failing.
+func (s *Store) runRedisRepair() bool {
+	s.mu.Lock()
+	since, gen := s.redisSince, s.redisGen
+	s.mu.Unlock()
+	if since < 0 || s.cache == nil || !s.breaker.allow() {
+		return since < 0 || s.cache == nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
+	defer cancel()
+	after, n := since, 0
+	for {
+		feed, err := s.source.Changes(ctx, after, repairPage)
+		if errors.Is(err, flagcache.ErrResyncNeeded) {
+			after = 0
+			continue
+		}
+		if err != nil {
+			s.log.Warn("tiered: redis repair: change feed unreadable", "err", err)
+			return false
+		}
+		for _, c := range feed.Changes {
+			cctx, ccancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
+			_, err := s.cache.PutIfNewer(cctx, redisEntry(c))
+			ccancel()
+			s.redisResult(err)
+			if err != nil {
+				s.log.Warn("tiered: redis repair interrupted", "err", err)
+				return false
+			}
+			after, n = c.Revision, n+1
+		}
+		if len(feed.Changes) < repairPage {
+			break
+		}
+	}
+	s.mu.Lock()
+	if s.redisGen == gen {
+		s.redisSince = -1
+		s.redisBehind.Store(false)
+	}
+	s.mu.Unlock()
+	s.obs.redisRepaired.Add(int64(n))
+	s.log.Info("tiered: redis repaired", "changes", n)
+	return true
+}

@@ -1,0 +1,453 @@
+package tiered
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/invalidation"
+	"github.com/flagcache/flagcache/rediskv"
+)
+
+var (
+	_ flagcache.Store     = (*Store)(nil)
+	_ flagcache.HitReader = (*Store)(nil)
+)
+
+// Options configure a Store. Zero values are the documented defaults.
+type Options struct {
+	// Cache is the Redis tier; nil runs LRU → source only.
+	Cache *rediskv.Cache
+	// Publisher sends invalidations after writes; nil sends none.
+	Publisher *invalidation.Publisher
+	// Origin names this sidecar in invalidations; default random.
+	Origin string
+
+	// LRUSize is the number of flags kept in process; default 10,000.
+	LRUSize int
+	// LRUShards; default a power of two near 8 × GOMAXPROCS.
+	LRUShards int
+	// LRUTTL bounds how long a cached flag is served without news;
+	// default 60s.
+	LRUTTL time.Duration
+	// NegativeTTL is how long "not found" is cached; default 5s.
+	NegativeTTL time.Duration
+	// LoadTimeout bounds a shared load (Redis + source); default 5s.
+	LoadTimeout time.Duration
+	// CacheTimeout bounds each Redis call; default 100ms. The client
+	// should also have short dial/read/write timeouts.
+	CacheTimeout time.Duration
+	// FloorTTL is how long an announced version is remembered against
+	// racing fills; default 30s (must exceed LoadTimeout).
+	FloorTTL time.Duration
+	// ResyncInterval: how often the change feed is checked for writes no
+	// invalidation announced; default 30s, negative disables.
+	ResyncInterval time.Duration
+
+	// Breaker opens after BreakerFailures consecutive Redis failures
+	// (default 3) and lets a probe through after BreakerCooldown
+	// (default 1s).
+	BreakerFailures int
+	BreakerCooldown time.Duration
+
+	MeterProvider  metric.MeterProvider // default otel's global
+	TracerProvider trace.TracerProvider // default otel's global
+	Logger         *slog.Logger         // default slog.Default()
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if o.LRUSize <= 0 {
+		o.LRUSize = 10_000
+	}
+	def(&o.LRUTTL, 60*time.Second)
+	def(&o.NegativeTTL, 5*time.Second)
+	def(&o.LoadTimeout, 5*time.Second)
+	def(&o.CacheTimeout, 100*time.Millisecond)
+	def(&o.FloorTTL, 30*time.Second)
+	def(&o.ResyncInterval, 30*time.Second)
+	def(&o.BreakerCooldown, time.Second)
+	if o.BreakerFailures <= 0 {
+		o.BreakerFailures = 3
+	}
+	if o.FloorTTL < 2*o.LoadTimeout {
+		o.FloorTTL = 2 * o.LoadTimeout
+	}
+	if o.Origin == "" {
+		b := make([]byte, 8)
+		rand.Read(b)
+		o.Origin = hex.EncodeToString(b)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Store is the tiered flagcache.Store. Create it with New, start the
+// invalidation listener with Subscribe (when there is a Redis), and Close it.
+type Store struct {
+	source  flagcache.Store
+	cache   *rediskv.Cache
+	pub     *invalidation.Publisher
+	opts    Options
+	lru     *lru
+	group   singleflight.Group
+	breaker *breaker
+	log     *slog.Logger
+	obs     *observer
+
+	sourceDown  atomic.Bool // the last source call failed as unavailable
+	redisBehind atomic.Bool // redisSince >= 0
+
+	// Invalidation bookkeeping, see repair.go.
+	mu         sync.Mutex
+	applied    int64 // every revision ≤ applied is reflected locally; -1 unknown
+	redisSince int64 // Redis may lack writes after this revision; -1 none
+	redisGen   int64 // counts Redis write failures, so a repair knows it saw them all
+	repairCh   chan struct{}
+	redisCh    chan struct{}
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	sub        *invalidation.Subscriber
+
+	// beforeInstall, when set by tests, runs in a shared load after the
+	// source read and before the result is installed.
+	beforeInstall func(id flagcache.ID)
+}
+
+// New returns a Store over source.
+func New(source flagcache.Store, opts Options) *Store {
+	opts.setDefaults()
+	s := &Store{
+		source:     source,
+		cache:      opts.Cache,
+		pub:        opts.Publisher,
+		opts:       opts,
+		lru:        newLRU(opts.LRUSize, opts.LRUShards),
+		breaker:    newBreaker(opts.BreakerFailures, opts.BreakerCooldown),
+		log:        opts.Logger,
+		applied:    -1,
+		redisSince: -1,
+		repairCh:   make(chan struct{}, 1),
+		redisCh:    make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+	}
+	s.obs = newObserver(opts.MeterProvider, opts.TracerProvider, s)
+	s.wg.Add(1)
+	go s.repairLoop()
+	return s
+}
+
+// Close stops the background work and the subscription. It does not close
+// the source or the Redis client.
+func (s *Store) Close() error {
+	close(s.stop)
+	var err error
+	if s.sub != nil {
+		err = s.sub.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Get implements flagcache.Store. The returned value is shared with the
+// cache: do not modify it.
+func (s *Store) Get(ctx context.Context, id flagcache.ID) (*flagcache.Stored, error) {
+	h, err := s.GetHit(ctx, id)
+	return h.Stored, err
+}
+
+// GetHit implements flagcache.HitReader: Get, saying which tier served.
+func (s *Store) GetHit(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
+	if err := ctx.Err(); err != nil {
+		return flagcache.Hit{}, err
+	}
+	if e, ok := s.lru.get(id); ok {
+		s.obs.hits[tierLRU].Add(1)
+		return s.hit(e, flagcache.TierLRU)
+	}
+	if err := id.Validate(); err != nil {
+		return flagcache.Hit{}, err
+	}
+	s.obs.misses[tierLRU].Add(1)
+	return s.load(ctx, id)
+}
+
+func (s *Store) hit(e *entry, tier flagcache.Tier) (flagcache.Hit, error) {
+	if e.negative() {
+		return flagcache.Hit{Tier: tier}, flagcache.ErrNotFound
+	}
+	return flagcache.Hit{Stored: e.stored, Body: e.body, Tier: tier, Stale: s.sourceDown.Load()}, nil
+}
+
+// loaded is what a shared load hands to every caller waiting on it.
+type loaded struct {
+	e    *entry
+	tier flagcache.Tier
+}
+
+// load collapses concurrent misses of id into one shared load. The caller
+// waits with its own context. A result older than a version announced
+// meanwhile is never returned: the load is retried instead.
+func (s *Store) load(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
+	for attempt := 0; ; attempt++ {
+		ch := s.group.DoChan(string(id), func() (any, error) { return s.loadShared(id) })
+		var r singleflight.Result
+		select {
+		case r = <-ch:
+		case <-ctx.Done():
+			return flagcache.Hit{}, ctx.Err()
+		}
+		if r.Shared {
+			s.obs.shared.Add(1)
+		}
+		if r.Err != nil {
+			return s.loadFailed(id, r.Err)
+		}
+		l := r.Val.(loaded)
+		if l.e.version < s.lru.floor(id) && attempt < 3 {
+			s.group.Forget(string(id))
+			continue
+		}
+		return s.hit(l.e, l.tier)
+	}
+}
+
+// loadFailed serves a cached copy, even an expired one, when the source is
+// unreachable: a stale value beats none for a flag store.
+func (s *Store) loadFailed(id flagcache.ID, err error) (flagcache.Hit, error) {
+	if errors.Is(err, flagcache.ErrUnavailable) {
+		if e, ok := s.lru.getExpired(id); ok && !e.negative() && e.version >= s.lru.floor(id) {
+			s.obs.staleServed.Add(1)
+			return flagcache.Hit{Stored: e.stored, Body: e.body, Tier: flagcache.TierLRU, Stale: true}, nil
+		}
+	}
+	return flagcache.Hit{}, err
+}
+
+// loadShared runs once per id at a time, on a detached context.
+func (s *Store) loadShared(id flagcache.ID) (any, error) {
+	if e, ok := s.lru.get(id); ok { // filled while we queued
+		return loaded{e, flagcache.TierLRU}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
+	defer cancel()
+	ctx, span := s.obs.tracer.Start(ctx, "tiered.load")
+	defer span.End()
+
+	if e, ok := s.fromRedis(ctx, id); ok {
+		s.lru.install(id, e)
+		return loaded{e, flagcache.TierRedis}, nil
+	}
+	e, err := s.fromSource(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.beforeInstall != nil {
+		s.beforeInstall(id)
+	}
+	if !e.negative() {
+		s.fillRedis(ctx, rediskv.Entry{ID: id, Version: e.version, Flag: e.stored})
+	}
+	s.lru.install(id, e)
+	return loaded{e, flagcache.TierSource}, nil
+}
+
+// fromRedis returns the Redis copy of id when Redis answers, has one, and
+// it is not older than an announced version.
+func (s *Store) fromRedis(ctx context.Context, id flagcache.ID) (*entry, bool) {
+	if s.cache == nil || !s.breaker.allow() {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
+	defer cancel()
+	ce, ok, err := s.cache.Get(ctx, id)
+	s.redisResult(err)
+	if err != nil || !ok {
+		s.obs.misses[tierRedis].Add(1)
+		return nil, false
+	}
+	if ce.Version < s.lru.floor(id) {
+		s.obs.misses[tierRedis].Add(1)
+		return nil, false
+	}
+	s.obs.hits[tierRedis].Add(1)
+	if ce.Deleted || ce.Flag == nil {
+		return s.negativeEntry(ce.Version), true
+	}
+	return s.newEntry(ce.Flag), true
+}
+
+// fromSource reads id from the source of truth.
+func (s *Store) fromSource(ctx context.Context, id flagcache.ID) (*entry, error) {
+	s.obs.sourceLoads.Add(1)
+	st, err := s.source.Get(ctx, id)
+	s.sourceResult(err)
+	switch {
+	case err == nil:
+		return s.newEntry(st), nil
+	case errors.Is(err, flagcache.ErrNotFound):
+		return s.negativeEntry(0), nil
+	}
+	return nil, err
+}
+
+// fillRedis writes a source read to Redis; failures only count against
+// the breaker.
+func (s *Store) fillRedis(ctx context.Context, ce rediskv.Entry) {
+	if s.cache == nil || !s.breaker.allow() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
+	defer cancel()
+	_, err := s.cache.PutIfNewer(ctx, ce)
+	s.redisResult(err)
+}
+
+func (s *Store) newEntry(st *flagcache.Stored) *entry {
+	body, err := json.Marshal(st)
+	if err != nil {
+		body = nil // served by encoding again
+	}
+	return &entry{stored: st, body: body, version: st.Version, expires: s.lru.now() + int64(s.opts.LRUTTL)}
+}
+
+func (s *Store) negativeEntry(version int64) *entry {
+	return &entry{version: version, expires: s.lru.now() + int64(s.opts.NegativeTTL)}
+}
+
+// sourceResult tracks whether the source answers, for the stale marker.
+func (s *Store) sourceResult(err error) {
+	s.sourceDown.Store(errors.Is(err, flagcache.ErrUnavailable))
+}
+
+// redisResult feeds the breaker; when Redis answers again after failing,
+// the writes it missed are repaired.
+func (s *Store) redisResult(err error) {
+	if err != nil && errors.Is(err, context.Canceled) {
+		return
+	}
+	if s.breaker.record(err == nil) {
+		s.log.Info("tiered: redis answers again")
+	}
+	if err == nil && s.redisBehind.Load() {
+		s.kick(s.redisCh)
+	}
+	if err != nil {
+		s.obs.redisErrors.Add(1)
+	}
+}
+
+// GetMany implements flagcache.Store: LRU hits first, the rest from the
+// source in one call.
+func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
+	if err := flagcache.ValidateIDs(ids); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[flagcache.ID]*flagcache.Stored, len(ids))
+	var missing []flagcache.ID
+	for _, id := range ids {
+		if e, ok := s.lru.get(id); ok {
+			if !e.negative() {
+				out[id] = e.stored
+			}
+			continue
+		}
+		missing = append(missing, id)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := s.source.GetMany(ctx, missing)
+	s.sourceResult(err)
+	if err != nil {
+		return nil, err
+	}
+	for id, st := range got {
+		e := s.newEntry(st)
+		if s.lru.install(id, e) {
+			out[id] = st
+		} else if cur, ok := s.lru.get(id); ok && !cur.negative() {
+			out[id] = cur.stored // a newer version was announced and cached meanwhile
+		} else {
+			out[id] = st
+		}
+	}
+	return out, nil
+}
+
+// Exists implements flagcache.Store through Get, so it is cached too.
+func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
+	_, err := s.Get(ctx, id)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, flagcache.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// List, Count, ModifiedSince and Changes go to the source.
+
+// List implements flagcache.Store.
+func (s *Store) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stored, error) {
+	out, err := s.source.List(ctx, q)
+	s.sourceResult(err)
+	return out, err
+}
+
+// Count implements flagcache.Store.
+func (s *Store) Count(ctx context.Context, q flagcache.Query) (int, error) {
+	n, err := s.source.Count(ctx, q)
+	s.sourceResult(err)
+	return n, err
+}
+
+// ModifiedSince implements flagcache.Store.
+func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
+	out, err := s.source.ModifiedSince(ctx, t)
+	s.sourceResult(err)
+	return out, err
+}
+
+// Changes implements flagcache.Store.
+func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
+	feed, err := s.source.Changes(ctx, after, limit)
+	s.sourceResult(err)
+	return feed, err
+}
+
+// Compact passes through to a source that implements flagcache.Compactor.
+func (s *Store) Compact(ctx context.Context, before time.Time) error {
+	c, ok := s.source.(flagcache.Compactor)
+	if !ok {
+		return errors.New("tiered: source does not compact")
+	}
+	return c.Compact(ctx, before)
+}
+
+func (s *Store) kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,114 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/invalidation"
+	"github.com/flagcache/flagcache/rediskv"
+)
+
+// Create implements flagcache.Store.
+func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
+	st, err := s.source.Create(ctx, def)
+	s.writeResult(err)
+	if err != nil {
+		return nil, err
+	}
+	s.afterWrite(flagcache.Change{Revision: st.Revision, Op: flagcache.OpUpsert, ID: st.Definition.ID, Version: st.Version, Flag: st})
+	return st, nil
+}
+
+// Update implements flagcache.Store.
+func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
+	st, err := s.source.Update(ctx, def, expectedVersion)
+	s.writeResult(err)
+	if err != nil {
+		var conflict *flagcache.VersionConflictError
+		if errors.As(err, &conflict) {
+			// Our copy may be the stale one the caller read.
+			s.lru.announce(conflict.ID, conflict.Actual, s.opts.FloorTTL)
+		}
+		return nil, err
+	}
+	s.afterWrite(flagcache.Change{Revision: st.Revision, Op: flagcache.OpUpsert, ID: st.Definition.ID, Version: st.Version, Flag: st})
+	return st, nil
+}
+
+// Delete implements flagcache.Store.
+func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int64) (flagcache.Change, error) {
+	c, err := s.source.Delete(ctx, id, expectedVersion)
+	s.writeResult(err)
+	if err != nil {
+		var conflict *flagcache.VersionConflictError
+		if errors.As(err, &conflict) {
+			s.lru.announce(conflict.ID, conflict.Actual, s.opts.FloorTTL)
+		}
+		return flagcache.Change{}, err
+	}
+	s.afterWrite(c)
+	return c, nil
+}
+
+func (s *Store) writeResult(err error) {
+	if err == nil || errors.Is(err, flagcache.ErrUnavailable) {
+		s.sourceResult(err)
+	}
+}
+
+// afterWrite spreads a committed write: Redis, the other sidecars, then the
+// local LRU. Nothing here can fail the write; what Redis missed is repaired
+// later from the change feed.
+func (s *Store) afterWrite(c flagcache.Change) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
+	defer cancel()
+	ctx, span := s.obs.tracer.Start(ctx, "tiered.afterWrite")
+	defer span.End()
+
+	s.putRedis(ctx, c)
+	if s.pub != nil {
+		msg := invalidation.Message{ID: c.ID, Version: c.Version, Op: c.Op, Revision: c.Revision, Origin: s.opts.Origin}
+		if err := s.pub.Publish(ctx, msg); err != nil {
+			s.log.Warn("tiered: invalidation not published; other sidecars repair it from the change feed", "id", c.ID, "revision", c.Revision, "err", err)
+		} else {
+			s.obs.sent.Add(1)
+		}
+	}
+	s.lru.announce(c.ID, c.Version, s.opts.FloorTTL)
+	s.group.Forget(string(c.ID))
+	if c.Op == flagcache.OpDelete {
+		s.lru.install(c.ID, s.negativeEntry(c.Version))
+	} else {
+		s.lru.install(c.ID, s.newEntry(c.Flag))
+	}
+}
+
+// putRedis installs a write in Redis, or remembers that Redis is behind
+// from this revision on.
+func (s *Store) putRedis(ctx context.Context, c flagcache.Change) {
+	if s.cache == nil {
+		return
+	}
+	var err error = errBreakerOpen
+	if s.breaker.allow() {
+		cctx, cancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
+		_, err = s.cache.PutIfNewer(cctx, redisEntry(c))
+		cancel()
+		s.redisResult(err)
+	}
+	if err != nil {
+		s.mu.Lock()
+		if s.redisSince < 0 || c.Revision-1 < s.redisSince {
+			s.redisSince = c.Revision - 1
+		}
+		s.redisGen++
+		s.redisBehind.Store(true)
+		s.mu.Unlock()
+		s.log.Warn("tiered: redis missed a write; it will be repaired when redis answers", "id", c.ID, "revision", c.Revision, "err", err)
+	}
+}
+
+func redisEntry(c flagcache.Change) rediskv.Entry {
+	return rediskv.Entry{ID: c.ID, Version: c.Version, Deleted: c.Op == flagcache.OpDelete, Flag: c.Flag}
+}

@@ -27,7 +27,7 @@ func TestMatchesMemstore(t *testing.T) {
 			mem := memstore.New(memstore.Options{Now: clk.Now, Retention: opts.Retention})
 			rnd := rand.New(rand.NewPCG(seed, 1))
 			for step := range 300 {
-				clk.Add(time.Duration(rnd.IntN(24*60)) * time.Minute)
+				clk.Add(time.Duration(rnd.IntN(4*60)) * time.Minute)
 				if rnd.IntN(40) == 0 {
 					if err := bolt.Close(); err != nil {
 						t.Fatalf("Close: %v", err)
@@ -103,13 +103,21 @@ func randomCall(rnd *rand.Rand, now time.Time) call {
 		since := now.Add(-time.Duration(rnd.IntN(72)) * time.Hour)
 		return call{"ModifiedSince", func(s flagcache.Store) string { return result(s.ModifiedSince(ctx, since)) }}
 	case 10:
-		before := now.Add(-time.Duration(rnd.IntN(96)) * time.Hour)
+		before := now.Add(-time.Duration(rnd.IntN(72)) * time.Hour)
 		return call{"Compact", func(s flagcache.Store) string {
 			return result(0, s.(flagcache.Compactor).Compact(ctx, before))
 		}}
 	default:
-		after, limit := int64(rnd.IntN(40)), rnd.IntN(3)
-		return call{fmt.Sprint("Changes ", after, " ", limit), func(s flagcache.Store) string { return result(s.Changes(ctx, after, limit)) }}
+		// A cursor a few revisions back from the current one, now and then
+		// one ahead of it.
+		back, limit := int64(rnd.IntN(12)-1), rnd.IntN(3)
+		return call{fmt.Sprint("Changes ", back, " back ", limit), func(s flagcache.Store) string {
+			full, err := s.Changes(ctx, 0, 0)
+			if err != nil {
+				return result(full, err)
+			}
+			return result(s.Changes(ctx, max(0, full.Revision-back), limit))
+		}}
 	}
 }
 

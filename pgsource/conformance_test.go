@@ -12,6 +12,7 @@ import (
 // subtest in a fresh schema of its own.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) flagcache.Store {
-		return mustStore(t, pgsource.Options{})
+		s, _ := mustStore(t, pgsource.Options{})
+		return s
 	})
 }

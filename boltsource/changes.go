@@ -83,9 +83,9 @@ func (s *Store) Compact(ctx context.Context, before time.Time) error {
 	return s.expire(before)
 }
 
-// expire drops from the feed the tombstones deleted before t. A read-only
-// look at the oldest tombstone comes first, so Changes writes (and syncs)
-// only when something expires.
+// expire drops from the feed the tombstones of deletes made before the
+// given time. A read-only look at the oldest tombstone comes first, so
+// Changes writes (and syncs) only when something expires.
 func (s *Store) expire(before time.Time) error {
 	cutoff := timeKey(before)
 	var due bool

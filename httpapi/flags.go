@@ -1,0 +1,305 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/flagcache/flagcache"
+)
+
+// ListResponse is the body of GET /v1/flags.
+type ListResponse struct {
+	Flags []*flagcache.Stored `json:"flags"`
+	Total int                 `json:"total"`
+}
+
+// CountResponse is the body of GET /v1/flags:count.
+type CountResponse struct {
+	Count int `json:"count"`
+}
+
+// BatchGetRequest is the body of POST /v1/flags:batchGet.
+type BatchGetRequest struct {
+	IDs []flagcache.ID `json:"ids"`
+}
+
+// BatchGetResponse is its answer: the flags found by id, and the ids
+// missing, in request order without duplicates.
+type BatchGetResponse struct {
+	Flags   map[flagcache.ID]*flagcache.Stored `json:"flags"`
+	Missing []flagcache.ID                     `json:"missing"`
+}
+
+// FlagsResponse is the body of GET /v1/flags:modifiedSince.
+type FlagsResponse struct {
+	Flags []*flagcache.Stored `json:"flags"`
+}
+
+// getFlag serves GET and HEAD /v1/flags/{id}.
+func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	hit, err := h.read(r.Context(), id)
+	if err != nil {
+		return flagError(id, err)
+	}
+	hdr := w.Header()
+	hdr.Set("ETag", flagcache.ETag(hit.Stored.Version))
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set(TierHeader, string(hit.Tier))
+	if hit.Stale {
+		hdr.Set(StaleHeader, "true")
+	}
+	if noneMatch(r.Header.Values("If-None-Match"), hit.Stored.Version) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	body := hit.Body
+	if body == nil {
+		if r.Method == http.MethodHead {
+			hdr.Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+		if body, err = json.Marshal(hit.Stored); err != nil {
+			return err
+		}
+	}
+	writeBody(w, http.StatusOK, body)
+	return nil
+}
+
+// read reads one flag with its tier: from a HitReader when the store is
+// one, from Get ("source") otherwise.
+func (h *Handler) read(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
+	if h.hits != nil {
+		return h.hits.GetHit(ctx, id)
+	}
+	s, err := h.store.Get(ctx, id)
+	return flagcache.Hit{Stored: s, Tier: flagcache.TierSource}, err
+}
+
+// createFlag serves POST /v1/flags.
+func (h *Handler) createFlag(w http.ResponseWriter, r *http.Request) error {
+	var def flagcache.Definition
+	if err := h.decode(w, r, &def); err != nil {
+		return err
+	}
+	s, err := h.store.Create(r.Context(), &def)
+	if err != nil {
+		return flagError(def.ID, err)
+	}
+	h.writes.Notify()
+	w.Header().Set("Location", "/v1/flags/"+url.PathEscape(string(s.Definition.ID)))
+	writeStored(w, http.StatusCreated, s)
+	return nil
+}
+
+// putFlag serves PUT /v1/flags/{id}: a body without an id takes the
+// path's; a different one is an error.
+func (h *Handler) putFlag(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	expected, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	var def flagcache.Definition
+	if err := h.decode(w, r, &def); err != nil {
+		return err
+	}
+	switch def.ID {
+	case "":
+		def.ID = id
+	case id:
+	default:
+		return flagcache.Invalid("id", "the body's id %q differs from the path's %q", truncate(string(def.ID), 64), id)
+	}
+	s, err := h.store.Update(r.Context(), &def, expected)
+	if err != nil {
+		return flagError(id, err)
+	}
+	h.writes.Notify()
+	writeStored(w, http.StatusOK, s)
+	return nil
+}
+
+// deleteFlag serves DELETE /v1/flags/{id}.
+func (h *Handler) deleteFlag(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	expected, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	if _, err := h.store.Delete(r.Context(), id, expected); err != nil {
+		return flagError(id, err)
+	}
+	h.writes.Notify()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listFlags serves GET /v1/flags: a page and the Count of the same filters.
+func (h *Handler) listFlags(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.Query(), true)
+	if err != nil {
+		return err
+	}
+	flags, err := h.store.List(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	total, err := h.store.Count(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	if flags == nil {
+		flags = []*flagcache.Stored{}
+	}
+	writeJSON(w, http.StatusOK, ListResponse{Flags: flags, Total: total})
+	return nil
+}
+
+// countFlags serves GET /v1/flags:count.
+func (h *Handler) countFlags(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.Query(), false)
+	if err != nil {
+		return err
+	}
+	n, err := h.store.Count(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, CountResponse{Count: n})
+	return nil
+}
+
+// batchGet serves POST /v1/flags:batchGet.
+func (h *Handler) batchGet(w http.ResponseWriter, r *http.Request) error {
+	var req BatchGetRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	switch {
+	case req.IDs == nil:
+		return flagcache.Invalid("ids", "required: a list of flag ids")
+	case len(req.IDs) > h.opts.MaxBatch:
+		return flagcache.Invalid("ids", "at most %d ids per call, got %d", h.opts.MaxBatch, len(req.IDs))
+	}
+	found, err := h.store.GetMany(r.Context(), req.IDs)
+	if err != nil {
+		return err
+	}
+	resp := BatchGetResponse{Flags: found, Missing: []flagcache.ID{}}
+	if resp.Flags == nil {
+		resp.Flags = map[flagcache.ID]*flagcache.Stored{}
+	}
+	seen := make(map[flagcache.ID]bool, len(req.IDs))
+	for _, id := range req.IDs {
+		if found[id] == nil && !seen[id] {
+			resp.Missing = append(resp.Missing, id)
+		}
+		seen[id] = true
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// modifiedSince serves GET /v1/flags:modifiedSince?since=RFC3339.
+func (h *Handler) modifiedSince(w http.ResponseWriter, r *http.Request) error {
+	since, err := parseSince(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	flags, err := h.store.ModifiedSince(r.Context(), since)
+	if err != nil {
+		return err
+	}
+	if flags == nil {
+		flags = []*flagcache.Stored{}
+	}
+	writeJSON(w, http.StatusOK, FlagsResponse{Flags: flags})
+	return nil
+}
+
+// changes serves GET /v1/changes?after=&limit=.
+func (h *Handler) changes(w http.ResponseWriter, r *http.Request) error {
+	after, limit, err := parseChanges(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	feed, err := h.store.Changes(r.Context(), after, limit)
+	if err != nil {
+		return err
+	}
+	if feed.Changes == nil {
+		feed.Changes = []flagcache.Change{}
+	}
+	writeJSON(w, http.StatusOK, feed)
+	return nil
+}
+
+// writeStored writes one flag with its ETag.
+func writeStored(w http.ResponseWriter, status int, s *flagcache.Stored) {
+	w.Header().Set("ETag", flagcache.ETag(s.Version))
+	writeJSON(w, status, s)
+}
+
+// pathID returns the {id} of the path, validated.
+func pathID(r *http.Request) (flagcache.ID, error) {
+	id := flagcache.ID(r.PathValue("id"))
+	return id, id.Validate()
+}
+
+// ifMatch returns the expected version an If-Match header names: 0 when
+// there is none or it is "*" (the flag must exist, which Update and Delete
+// check anyway). A list of tags is refused: a write expects one version.
+func ifMatch(r *http.Request) (int64, error) {
+	values := r.Header.Values("If-Match")
+	switch {
+	case len(values) == 0:
+		return 0, nil
+	case len(values) > 1 || strings.Contains(values[0], ","):
+		return 0, flagcache.Invalid("If-Match", "name exactly one version, such as \"v3\", or *")
+	}
+	tag := strings.TrimSpace(values[0])
+	if tag == "*" {
+		return 0, nil
+	}
+	return flagcache.ParseETag(tag)
+}
+
+// noneMatch reports whether an If-None-Match header matches version: "*"
+// matches any existing flag; tags compare weakly. Tags that are not ours
+// never match.
+func noneMatch(values []string, version int64) bool {
+	for _, v := range values {
+		for tag := range strings.SplitSeq(v, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" {
+				return true
+			}
+			if n, err := flagcache.ParseETag(tag); err == nil && n == version {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,223 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flagcache/flagcache"
+)
+
+// Paging bounds of list and changes.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+var (
+	filterParams = []string{"status", "environment", "tag", "owner", "include_archived"}
+	pageParams   = []string{"offset", "limit"}
+)
+
+// decode reads a JSON body of at most MaxBodyBytes into v. Envelope types
+// reject unknown fields; flagcache.Definition keeps them (its own decoder
+// does). One JSON object, nothing after it.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		if ctxErr := r.Context().Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return &apiError{http.StatusBadRequest, "invalid_argument", "could not read the request body: " + err.Error()}
+	}
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0:
+		return flagcache.Invalid("body", "empty: send a JSON object")
+	case data[0] != '{':
+		return flagcache.Invalid("body", "must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return flagcache.Invalid("body", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// jsonError words a decoding error for the client.
+func jsonError(err error) error {
+	var (
+		syntax    *json.SyntaxError
+		wrongType *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return flagcache.Invalid("body", "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
+	case errors.As(err, &wrongType):
+		field := wrongType.Field
+		if field == "" {
+			field = "body"
+		}
+		return flagcache.Invalid(field, "JSON %s where %s was expected", wrongType.Value, jsonTypeName(wrongType.Type.Kind().String()))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return flagcache.Invalid("body", "malformed JSON: unexpected end of input")
+	}
+	return flagcache.Invalid("body", "%s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	}
+	return "a number"
+}
+
+// checkParams refuses query parameters outside allowed, naming the first.
+func checkParams(vals url.Values, allowed ...[]string) error {
+	all := slices.Concat(allowed...)
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range vals {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, k := range keys {
+		if !slices.Contains(all, k) {
+			return flagcache.Invalid(k, "unknown query parameter; this call takes %s", strings.Join(all, ", "))
+		}
+	}
+	return nil
+}
+
+// single returns the value of a parameter given at most once; an empty
+// value is the same as leaving it out.
+func single(vals url.Values, name string) (string, error) {
+	switch v := vals[name]; len(v) {
+	case 0:
+		return "", nil
+	case 1:
+		return v[0], nil
+	}
+	return "", flagcache.Invalid(name, "given more than once")
+}
+
+// integer parses an optional integer parameter in [lo, hi], def if absent.
+func integer(vals url.Values, name string, def, lo, hi int64) (int64, error) {
+	s, err := single(vals, name)
+	if err != nil || s == "" {
+		return def, err
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case err != nil:
+		return 0, flagcache.Invalid(name, "%q is not an integer", truncate(s, 32))
+	case n < lo || n > hi:
+		return 0, flagcache.Invalid(name, "%d is out of range: use %d to %d", n, lo, hi)
+	}
+	return n, nil
+}
+
+// parseQuery reads the filters of list and count, and with paged the
+// offset (default 0) and limit (default 100, at most 1000).
+func parseQuery(vals url.Values, paged bool) (flagcache.Query, error) {
+	var q flagcache.Query
+	allowed := [][]string{filterParams}
+	if paged {
+		allowed = append(allowed, pageParams)
+	}
+	if err := checkParams(vals, allowed...); err != nil {
+		return q, err
+	}
+	var status, archived string
+	var err error
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"status", &status}, {"environment", &q.Environment}, {"owner", &q.Owner}, {"include_archived", &archived}} {
+		if *p.dst, err = single(vals, p.name); err != nil {
+			return q, err
+		}
+	}
+	q.Status = flagcache.Status(status)
+	if archived != "" {
+		if q.IncludeArchived, err = strconv.ParseBool(archived); err != nil {
+			return q, flagcache.Invalid("include_archived", "%q is not true or false", truncate(archived, 32))
+		}
+	}
+	for _, t := range vals["tag"] {
+		if t != "" {
+			q.Tags = append(q.Tags, t)
+		}
+	}
+	if paged {
+		offset, err := integer(vals, "offset", 0, 0, 1<<31-1)
+		if err != nil {
+			return q, err
+		}
+		limit, err := integer(vals, "limit", DefaultLimit, 1, MaxLimit)
+		if err != nil {
+			return q, err
+		}
+		q.Offset, q.Limit = int(offset), int(limit)
+	}
+	return q, q.Validate()
+}
+
+// parseSince reads the required since of modifiedSince.
+func parseSince(vals url.Values) (time.Time, error) {
+	if err := checkParams(vals, []string{"since"}); err != nil {
+		return time.Time{}, err
+	}
+	s, err := single(vals, "since")
+	if err != nil {
+		return time.Time{}, err
+	}
+	if s == "" {
+		return time.Time{}, flagcache.Invalid("since", "required: an RFC 3339 time such as 2026-11-25T10:00:00Z")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		hint := ""
+		if strings.Contains(s, " ") {
+			hint = " (a + in the offset must be sent as %2B)"
+		}
+		return time.Time{}, flagcache.Invalid("since", "%q is not an RFC 3339 time such as 2026-11-25T10:00:00Z%s", truncate(s, 64), hint)
+	}
+	return t, nil
+}
+
+// parseChanges reads after (default 0) and limit (default 100, at most
+// 1000) of the change feed.
+func parseChanges(vals url.Values) (after int64, limit int, err error) {
+	if err := checkParams(vals, []string{"after", "limit"}); err != nil {
+		return 0, 0, err
+	}
+	if after, err = integer(vals, "after", 0, 0, 1<<63-1); err != nil {
+		return 0, 0, err
+	}
+	n, err := integer(vals, "limit", DefaultLimit, 1, MaxLimit)
+	return after, int(n), err
+}

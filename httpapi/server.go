@@ -1,0 +1,306 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/flagcache/flagcache"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxBatch          = 1000
+	DefaultWatchPoll         = 250 * time.Millisecond
+	DefaultHeartbeat         = 15 * time.Second
+	DefaultWatchPageSize     = 500
+	DefaultWatchWriteTimeout = 10 * time.Second
+	DefaultReadyTimeout      = 2 * time.Second
+)
+
+// Headers the API adds to reads of one flag.
+const (
+	// TierHeader names the tier that served the read: lru, redis or source.
+	TierHeader = "X-Flagcache-Tier"
+	// StaleHeader is "true" when the source was unreachable and a cache
+	// served a value that may be behind it.
+	StaleHeader = "X-Flagcache-Stale"
+	// RequestIDHeader carries the request id, in and out.
+	RequestIDHeader = "X-Request-Id"
+)
+
+// Options configure a Handler. The zero value serves the API without auth,
+// without /metrics and with the defaults below.
+type Options struct {
+	// Logger receives request logs (debug), errors the client does not see
+	// in full (error) and watch stream events. Default: discard.
+	Logger *slog.Logger
+	// Tokens are the bearer tokens accepted on /v1 routes. None: no auth.
+	Tokens []Token
+	// MaxBodyBytes caps request bodies (413 above). Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxBatch caps the ids of one batchGet. Default 1000.
+	MaxBatch int
+	// MeterProvider gets the HTTP instruments (requests and latency by
+	// route and status). Default: no metrics recorded.
+	MeterProvider metric.MeterProvider
+	// Metrics serves GET /metrics (see NewPrometheus). Nil: 404.
+	Metrics http.Handler
+	// ReadyChecks are reported by /readyz beside the source check.
+	ReadyChecks []ReadyCheck
+	// ReadyTimeout bounds each readiness check. Default 2s.
+	ReadyTimeout time.Duration
+	// Notifier wakes watch streams when the store may have changed (the
+	// tiered store feeds it from invalidations). Writes through this
+	// handler wake them anyway; polling is the fallback for the rest.
+	Notifier Notifier
+	// WatchPoll is how often a watch stream reads the change feed when
+	// nothing woke it. Default 250ms.
+	WatchPoll time.Duration
+	// Heartbeat is the interval of ": ping" comments on watch streams.
+	// Default 15s.
+	Heartbeat time.Duration
+	// WatchPageSize is the page size of the change-feed reads of a watch
+	// stream. Default 500.
+	WatchPageSize int
+	// WatchWriteTimeout bounds each write to a watch stream; a client that
+	// does not read for that long is dropped. Default 10s.
+	WatchWriteTimeout time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.WatchPoll <= 0 {
+		o.WatchPoll = DefaultWatchPoll
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.WatchPageSize <= 0 {
+		o.WatchPageSize = DefaultWatchPageSize
+	}
+	if o.WatchWriteTimeout <= 0 {
+		o.WatchWriteTimeout = DefaultWatchWriteTimeout
+	}
+}
+
+// Handler serves the API v1 over a flagcache.Store. Close it before the
+// server shuts down so watch streams end.
+type Handler struct {
+	store   flagcache.Store
+	hits    flagcache.HitReader // the store, when it reports tiers
+	opts    Options
+	log     *slog.Logger
+	auth    authenticator
+	metrics *instruments
+	mux     *http.ServeMux
+	writes  Broadcaster // wakes watch streams after writes through h
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// NewHandler returns a Handler serving store. It fails on a token without
+// a secret or scope.
+func NewHandler(store flagcache.Store, opts Options) (*Handler, error) {
+	opts.setDefaults()
+	auth, err := newAuthenticator(opts.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := newInstruments(opts.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		store:   store,
+		opts:    opts,
+		log:     opts.Logger,
+		auth:    auth,
+		metrics: metrics,
+		mux:     http.NewServeMux(),
+		done:    make(chan struct{}),
+	}
+	h.hits, _ = store.(flagcache.HitReader)
+	h.routes()
+	return h, nil
+}
+
+// Close ends every watch stream and makes /readyz answer 503, so a load
+// balancer stops sending traffic while in-flight requests finish. Register
+// it with http.Server.RegisterOnShutdown. It does not close the store.
+func (h *Handler) Close() {
+	h.closeOnce.Do(func() { close(h.done) })
+}
+
+// Notify wakes the watch streams as if a write had gone through h.
+func (h *Handler) Notify() { h.writes.Notify() }
+
+func (h *Handler) closing() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// handlerFunc is a route's handler: it writes a success response or
+// returns an error for writeError to map.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one method of a path.
+type route struct {
+	method string
+	scope  Scope
+	fn     handlerFunc
+}
+
+func (h *Handler) routes() {
+	h.path("/v1/flags/{id}",
+		route{http.MethodGet, ScopeRead, h.getFlag},
+		route{http.MethodPut, ScopeWrite, h.putFlag},
+		route{http.MethodDelete, ScopeWrite, h.deleteFlag})
+	h.path("/v1/flags",
+		route{http.MethodGet, ScopeRead, h.listFlags},
+		route{http.MethodPost, ScopeWrite, h.createFlag})
+	h.path("/v1/flags:batchGet", route{http.MethodPost, ScopeRead, h.batchGet})
+	h.path("/v1/flags:count", route{http.MethodGet, ScopeRead, h.countFlags})
+	h.path("/v1/flags:modifiedSince", route{http.MethodGet, ScopeRead, h.modifiedSince})
+	h.path("/v1/changes", route{http.MethodGet, ScopeRead, h.changes})
+	h.path("/v1/watch", route{http.MethodGet, ScopeRead, h.watch})
+	h.path("/healthz", route{http.MethodGet, scopeNone, h.healthz})
+	h.path("/readyz", route{http.MethodGet, scopeNone, h.readyz})
+	if h.opts.Metrics != nil {
+		h.path("/metrics", route{http.MethodGet, scopeNone, h.serveMetrics})
+	}
+	// Anything under /v1/flags/ that is not one segment is a bad id
+	// ("a/b", ""); anything else is an unknown route.
+	h.mux.Handle("/v1/flags/", h.wrap("/v1/flags/", scopeNone, func(w http.ResponseWriter, r *http.Request) error {
+		if err := flagcache.ID(strings.TrimPrefix(r.URL.Path, "/v1/flags/")).Validate(); err != nil {
+			return err
+		}
+		return &apiError{http.StatusNotFound, "not_found", "no route " + r.Method + " " + r.URL.Path}
+	}))
+	h.mux.Handle("/", h.wrap("other", scopeNone, func(w http.ResponseWriter, r *http.Request) error {
+		return &apiError{http.StatusNotFound, "not_found", "no route " + r.Method + " " + r.URL.Path}
+	}))
+}
+
+// path registers the routes of one path, and a 405 with Allow for the
+// other methods. GET routes also answer HEAD (net/http's mux does that).
+func (h *Handler) path(path string, routes ...route) {
+	var allow []string
+	for _, rt := range routes {
+		h.mux.Handle(rt.method+" "+path, h.wrap(path, rt.scope, rt.fn))
+		allow = append(allow, rt.method)
+		if rt.method == http.MethodGet {
+			allow = append(allow, http.MethodHead)
+		}
+	}
+	allowed := strings.Join(allow, ", ")
+	h.mux.Handle(path, h.wrap(path, scopeNone, func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Allow", allowed)
+		return &apiError{http.StatusMethodNotAllowed, "method_not_allowed", r.Method + " is not allowed on " + path + "; allowed: " + allowed}
+	}))
+}
+
+// wrap runs fn for route after the auth check, maps its error, records
+// metrics and logs the request.
+func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		err := h.auth.check(sw, r, scope)
+		if err == nil {
+			err = fn(sw, r)
+		}
+		if err != nil {
+			h.writeError(sw, r, err)
+		}
+		elapsed := time.Since(start)
+		h.metrics.record(r.Context(), r.Method, route, sw.code(), elapsed)
+		logger(r.Context(), h.log).LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", sw.code()), slog.Duration("duration", elapsed))
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := requestID(r.Header.Get(RequestIDHeader))
+	w.Header().Set(RequestIDHeader, id)
+	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the request id of a request served by a Handler.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func logger(ctx context.Context, l *slog.Logger) *slog.Logger {
+	return l.With(slog.String("request_id", RequestID(ctx)))
+}
+
+// requestID keeps a caller's id when it is short and of safe characters (it
+// goes into logs and a response header), and makes one otherwise.
+func requestID(in string) string {
+	if in != "" && len(in) <= 128 && flagcache.ID(in).Validate() == nil {
+		return in
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// statusWriter remembers the status written through it. Unwrap lets
+// http.ResponseController reach the connection (flush, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}

@@ -132,7 +132,7 @@ func TestCacheCorruptValues(t *testing.T) {
 	good := flagAt(t, "x", 3)
 	goodJSON := mustJSON(good.Flag)
 	for _, tc := range []struct {
-		name, raw string
+		name, raw  string
 		replacedBy int64 // the lowest version PutIfNewer installs over it
 	}{
 		{"not an envelope", "hello", 1},

@@ -14,6 +14,9 @@ const MaxNameLen = 256
 // *InvalidError naming the first bad field. Definitions read back from a
 // store are never validated: another writer's data is served as stored.
 func (d *Definition) Validate() error {
+	if d == nil {
+		return Invalid("definition", "required")
+	}
 	if err := d.ID.Validate(); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ package memstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -248,7 +249,7 @@ func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 	switch {
 	case err == nil:
 		return true, nil
-	case err == flagcache.ErrNotFound:
+	case errors.Is(err, flagcache.ErrNotFound):
 		return false, nil
 	}
 	return false, err

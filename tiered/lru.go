@@ -3,6 +3,7 @@ package tiered
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -31,6 +32,7 @@ type lru struct {
 	shards []shard
 	mask   uint32
 	now    func() int64
+	epoch  atomic.Uint64 // bumped by every purge: fills begun before it are refused
 }
 
 type shard struct {
@@ -95,13 +97,17 @@ func (c *lru) getExpired(id flagcache.ID) (*entry, bool) {
 }
 
 // install puts e for id unless the cache holds, or an invalidation
-// announced, a newer version. Negative entries with an unknown version lose
-// to anything announced. It reports whether e was installed.
-func (c *lru) install(id flagcache.ID, e *entry) bool {
+// announced, a newer version, or a purge happened since epoch (when the
+// fill began). Negative entries with an unknown version lose to anything
+// announced. It reports whether e was installed.
+func (c *lru) install(id flagcache.ID, e *entry, epoch uint64) bool {
 	s := c.shard(id)
 	now := c.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.epoch.Load() != epoch {
+		return false
+	}
 	if f, ok := s.floors[id]; ok && f.expires > now && e.version < f.version {
 		return false
 	}
@@ -168,6 +174,7 @@ func (c *lru) remove(id flagcache.ID) {
 
 // purge empties every shard (floors stay: they only ever protect).
 func (c *lru) purge() {
+	c.epoch.Add(1)
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()

@@ -108,10 +108,10 @@ func (s *Store) runRepair() bool {
 
 func (s *Store) purge() {
 	s.obs.purges.Add(1)
-	s.lru.purge()
 	s.mu.Lock()
 	s.applied = -1
 	s.mu.Unlock()
+	s.lru.purge()
 }
 
 // repair applies every change after the last applied revision. Without a
@@ -157,8 +157,8 @@ func (s *Store) rebase(ctx context.Context) error {
 	}
 	if s.lru.len() > 0 {
 		s.obs.purges.Add(1)
-		s.lru.purge()
 	}
+	s.lru.purge() // also refuses fills begun before the baseline
 	s.mu.Lock()
 	s.applied = feed.Revision
 	s.mu.Unlock()

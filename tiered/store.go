@@ -148,6 +148,11 @@ func New(source flagcache.Store, opts Options) *Store {
 		stop:       make(chan struct{}),
 	}
 	s.obs = newObserver(opts.MeterProvider, opts.TracerProvider, s)
+	// Take the baseline revision now if the source answers, so the LRU
+	// works from the first read; otherwise the repair loop keeps trying.
+	ctx, cancel := context.WithTimeout(context.Background(), opts.LoadTimeout)
+	s.repair(ctx)
+	cancel()
 	s.wg.Add(1)
 	go s.repairLoop()
 	return s
@@ -245,13 +250,16 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 	if e, ok := s.lru.get(id); ok { // filled while we queued
 		return loaded{e, flagcache.TierLRU}, nil
 	}
+	epoch, trusted := s.fillEpoch()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
 	defer cancel()
 	ctx, span := s.obs.tracer.Start(ctx, "tiered.load")
 	defer span.End()
 
 	if e, ok := s.fromRedis(ctx, id); ok {
-		s.lru.install(id, e)
+		if trusted {
+			s.lru.install(id, e, epoch)
+		}
 		return loaded{e, flagcache.TierRedis}, nil
 	}
 	e, err := s.fromSource(ctx, id)
@@ -264,7 +272,9 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 	if !e.negative() {
 		s.fillRedis(ctx, rediskv.Entry{ID: id, Version: e.version, Flag: e.stored})
 	}
-	s.lru.install(id, e)
+	if trusted {
+		s.lru.install(id, e, epoch)
+	}
 	return loaded{e, flagcache.TierSource}, nil
 }
 
@@ -331,6 +341,17 @@ func (s *Store) negativeEntry(version int64) *entry {
 	return &entry{version: version, expires: s.lru.now() + int64(s.opts.NegativeTTL)}
 }
 
+// fillEpoch returns the LRU epoch at the start of a fill and whether fills
+// may be cached at all: not while there is no baseline revision (at start,
+// after a purge), since a missed invalidation could not then be detected.
+func (s *Store) fillEpoch() (uint64, bool) {
+	epoch := s.lru.epoch.Load()
+	s.mu.Lock()
+	trusted := s.applied >= 0
+	s.mu.Unlock()
+	return epoch, trusted
+}
+
 // sourceResult tracks whether the source answers, for the stale marker.
 func (s *Store) sourceResult(err error) {
 	s.sourceDown.Store(errors.Is(err, flagcache.ErrUnavailable))
@@ -376,19 +397,18 @@ func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.
 	if len(missing) == 0 {
 		return out, nil
 	}
+	epoch, trusted := s.fillEpoch()
 	got, err := s.source.GetMany(ctx, missing)
 	s.sourceResult(err)
 	if err != nil {
 		return nil, err
 	}
 	for id, st := range got {
-		e := s.newEntry(st)
-		if s.lru.install(id, e) {
-			out[id] = st
-		} else if cur, ok := s.lru.get(id); ok && !cur.negative() {
-			out[id] = cur.stored // a newer version was announced and cached meanwhile
-		} else {
-			out[id] = st
+		out[id] = st
+		if trusted && !s.lru.install(id, s.newEntry(st), epoch) {
+			if cur, ok := s.lru.get(id); ok && !cur.negative() && cur.version > st.Version {
+				out[id] = cur.stored // a newer version was announced and cached meanwhile
+			}
 		}
 	}
 	return out, nil

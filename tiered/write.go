@@ -75,12 +75,16 @@ func (s *Store) afterWrite(c flagcache.Change) {
 			s.obs.sent.Add(1)
 		}
 	}
+	epoch, trusted := s.fillEpoch()
 	s.lru.announce(c.ID, c.Version, s.opts.FloorTTL)
 	s.group.Forget(string(c.ID))
+	if !trusted {
+		return
+	}
 	if c.Op == flagcache.OpDelete {
-		s.lru.install(c.ID, s.negativeEntry(c.Version))
+		s.lru.install(c.ID, s.negativeEntry(c.Version), epoch)
 	} else {
-		s.lru.install(c.ID, s.newEntry(c.Flag))
+		s.lru.install(c.ID, s.newEntry(c.Flag), epoch)
 	}
 }
 

@@ -1,0 +1,17 @@
+package tiered
+
+import (
+	"time"
+
+	"github.com/flagcache/flagcache"
+)
+
+// SetBeforeInstall installs the test seam that pauses a shared load after
+// its source read.
+func SetBeforeInstall(s *Store, f func(flagcache.ID)) { s.beforeInstall = f }
+
+// AdvanceClock moves the LRU's clock forward by d.
+func AdvanceClock(s *Store, d time.Duration) {
+	now := s.lru.now
+	s.lru.now = func() int64 { return now() + int64(d) }
+}

@@ -15,7 +15,11 @@ import (
 // a tombstone are kept by the triggers of migration 2, so these are the
 // plain row operations; RETURNING reads what the triggers made of the row.
 const (
-	nowSQL = `SELECT now()`
+	// Every write locks the flag's row (if there is one) before the
+	// trigger takes the revision counter: with one lock order, a Create
+	// cannot hold the counter while it waits on the row of a Delete that
+	// waits for the counter. createLockSQL also reads the transaction time.
+	createLockSQL = `SELECT now(), EXISTS (SELECT 1 FROM feature_flags WHERE id = $1 FOR UPDATE)`
 
 	insertSQL = `INSERT INTO feature_flags (id, definition, version, created_at, updated_at)
 		VALUES ($1, $2, 1, $3, $3)
@@ -42,7 +46,8 @@ const (
 var errLostRow = errors.New("pgsource: locked row vanished")
 
 // Create implements flagcache.Store. The trigger continues the version
-// above the id's tombstone, if any.
+// above the id's tombstone, if any. Two Creates racing for a new id both
+// find no row; the loser's INSERT fails with a unique violation.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -53,9 +58,15 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 	def = withDefaults(def)
 	var stored *flagcache.Stored
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var now time.Time
-		if err := tx.QueryRow(ctx, nowSQL).Scan(&now); err != nil {
+		var (
+			now    time.Time
+			exists bool
+		)
+		if err := tx.QueryRow(ctx, createLockSQL, string(def.ID)).Scan(&now, &exists); err != nil {
 			return err
+		}
+		if exists {
+			return flagcache.ErrAlreadyExists
 		}
 		def.Stamp(now, now)
 		raw, err := json.Marshal(def)

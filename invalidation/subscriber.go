@@ -28,9 +28,10 @@ type SubscriberOptions struct {
 	// the connection; a failed ping is a gap. Default 5s.
 	HealthInterval time.Duration
 	// RetryBackoff is the pause after a receive error before receiving
-	// again (go-redis reconnects and re-subscribes meanwhile). Default
-	// 100ms.
-	RetryBackoff time.Duration
+	// again (go-redis reconnects and re-subscribes meanwhile). It doubles
+	// while errors repeat, up to MaxRetryBackoff. Defaults 100ms and 5s.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
 }
 
 // Subscriber listens for invalidations until Close.
@@ -55,6 +56,9 @@ func Subscribe(ctx context.Context, client redis.UniversalClient, h Handler, opt
 	}
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = 100 * time.Millisecond
+	}
+	if opts.MaxRetryBackoff < opts.RetryBackoff {
+		opts.MaxRetryBackoff = max(5*time.Second, opts.RetryBackoff)
 	}
 	ps := client.Subscribe(ctx, opts.Channel)
 	msg, err := ps.Receive(ctx)
@@ -83,10 +87,14 @@ func (s *Subscriber) Close() error {
 
 func (s *Subscriber) loop(ctx context.Context) {
 	defer close(s.done)
+	backoff := s.opts.RetryBackoff
 	for {
 		msg, err := s.ps.ReceiveTimeout(ctx, s.opts.HealthInterval)
 		if ctx.Err() != nil {
 			return
+		}
+		if err == nil {
+			backoff = s.opts.RetryBackoff
 		}
 		if err != nil {
 			if isTimeout(err) {
@@ -101,8 +109,9 @@ func (s *Subscriber) loop(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(s.opts.RetryBackoff):
+			case <-time.After(backoff):
 			}
+			backoff = min(2*backoff, s.opts.MaxRetryBackoff)
 			continue
 		}
 		switch m := msg.(type) {

@@ -69,7 +69,14 @@ func (s *Store) afterWrite(c flagcache.Change) {
 	s.putRedis(ctx, c)
 	if s.pub != nil {
 		msg := invalidation.Message{ID: c.ID, Version: c.Version, Op: c.Op, Revision: c.Revision, Origin: s.opts.Origin}
-		if err := s.pub.Publish(ctx, msg); err != nil {
+		err := errBreakerOpen // Redis is failing: don't wait on it; receivers see the revision jump
+		if s.breaker.allow() {
+			cctx, cancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
+			err = s.pub.Publish(cctx, msg)
+			cancel()
+			s.redisResult(err)
+		}
+		if err != nil {
 			s.log.Warn("tiered: invalidation not published; other sidecars repair it from the change feed", "id", c.ID, "revision", c.Revision, "err", err)
 		} else {
 			s.obs.sent.Add(1)

@@ -119,6 +119,7 @@ func FastOptions(addr string) *redis.Options {
 		PoolTimeout:           100 * time.Millisecond,
 		MaxRetries:            -1,
 		ContextTimeoutEnabled: true,
+		DialerRetries:         1,
 	}
 }
 

@@ -18,8 +18,10 @@
 // its created_at and the transaction time; the definition is stamped with
 // that time in Go, so the JSON's metadata.updated_at and the updated_at
 // column are the same microsecond; then a version compare-and-set
-// (UPDATE … WHERE id = $1 AND version = $2) writes it. Create inserts at
-// version 1.
+// (UPDATE … WHERE id = $1 AND version = $2) writes it. Create locks the
+// row too, if there is one (to answer ErrAlreadyExists, and so that every
+// write takes the row before the revision counter: one lock order, no
+// deadlock), then inserts at version 1.
 //
 // Triggers, not Go code, keep the books, so that a writer that knows only
 // the seed's schema keeps them too: every insert or update takes the next

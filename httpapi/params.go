@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -97,14 +98,7 @@ func jsonTypeName(kind string) string {
 // checkParams refuses query parameters outside allowed, naming the first.
 func checkParams(vals url.Values, allowed ...[]string) error {
 	all := slices.Concat(allowed...)
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range vals {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
 		if !slices.Contains(all, k) {
 			return flagcache.Invalid(k, "unknown query parameter; this call takes %s", strings.Join(all, ", "))
 		}

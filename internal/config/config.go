@@ -1,0 +1,169 @@
+// Package config is the daemon's configuration: defaults, then a TOML file,
+// then FLAGCACHE_* environment variables, then command-line flags, then
+// Validate, whose errors name the setting.
+//
+// Every setting has a dotted name, section.key ("server.listen"), the same
+// in the TOML file (key in [section]) and in the environment, where it is
+// FLAGCACHE_SECTION_KEY (FLAGCACHE_SERVER_LISTEN). Lists in the environment
+// are comma-separated. Tokens are the exception: FLAGCACHE_TOKEN adds a
+// write token and FLAGCACHE_READ_TOKEN a read token; the file lists more
+// under [[auth.tokens]], inline or from files.
+//
+// config.example.toml at the repository root lists every setting with its
+// default; a test checks that it loads to Default().
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config is the whole configuration of `flagcache serve`.
+type Config struct {
+	Server   Server   `toml:"server"`
+	Auth     Auth     `toml:"auth"`
+	Source   Source   `toml:"source"`
+	Postgres Postgres `toml:"postgres"`
+	Redis    Redis    `toml:"redis"`
+	Cache    Cache    `toml:"cache"`
+	Metrics  Metrics  `toml:"metrics"`
+	Log      Log      `toml:"log"`
+}
+
+// Server is the HTTP server.
+type Server struct {
+	Listen            string        `toml:"listen"`
+	MaxBodyBytes      int64         `toml:"max_body_bytes"`
+	ReadHeaderTimeout time.Duration `toml:"read_header_timeout"`
+	ReadTimeout       time.Duration `toml:"read_timeout"`
+	WriteTimeout      time.Duration `toml:"write_timeout"`
+	IdleTimeout       time.Duration `toml:"idle_timeout"`
+	ShutdownTimeout   time.Duration `toml:"shutdown_timeout"`
+	WatchPoll         time.Duration `toml:"watch_poll"`
+	WatchHeartbeat    time.Duration `toml:"watch_heartbeat"`
+}
+
+// Auth lists the bearer tokens. None: no auth, and the daemon binds only
+// loopback addresses.
+type Auth struct {
+	Tokens []Token `toml:"tokens"`
+}
+
+// Token is one bearer token: its scope, and its secret inline (Value) or
+// in a file holding just the token (File), such as a mounted Secret.
+type Token struct {
+	Scope string `toml:"scope"`
+	Value Secret `toml:"value"`
+	File  string `toml:"file"`
+}
+
+// Source is the source of truth.
+type Source struct {
+	// Kind is embedded (a bbolt file in DataDir), memory, postgres or redis.
+	Kind string `toml:"kind"`
+	// DataDir holds the embedded store's file. Empty: $XDG_DATA_HOME/flagcache
+	// when XDG_DATA_HOME is set, else ./flagcache-data.
+	DataDir         string        `toml:"data_dir"`
+	ChangeRetention time.Duration `toml:"change_retention"`
+}
+
+// Postgres is the Postgres source.
+type Postgres struct {
+	DSN      Secret `toml:"dsn"`
+	DSNFile  string `toml:"dsn_file"`
+	MaxConns int    `toml:"max_conns"`
+}
+
+// Redis is the shared cache (or, with source.kind = "redis", the source).
+// No addresses: no Redis.
+type Redis struct {
+	Addrs               []string      `toml:"addrs"`
+	Mode                string        `toml:"mode"`
+	MasterName          string        `toml:"master_name"`
+	Username            string        `toml:"username"`
+	Password            Secret        `toml:"password"`
+	PasswordFile        string        `toml:"password_file"`
+	DB                  int           `toml:"db"`
+	TLS                 bool          `toml:"tls"`
+	Prefix              string        `toml:"prefix"`
+	TTL                 time.Duration `toml:"ttl"`
+	InvalidationChannel string        `toml:"invalidation_channel"`
+}
+
+// Cache is the in-process LRU tier.
+type Cache struct {
+	LRUSize     int           `toml:"lru_size"`
+	LRUTTL      time.Duration `toml:"lru_ttl"`
+	NegativeTTL time.Duration `toml:"negative_ttl"`
+}
+
+// Metrics is observability export.
+type Metrics struct {
+	Enabled      bool   `toml:"enabled"`
+	OTLPEndpoint string `toml:"otlp_endpoint"`
+}
+
+// Log is the daemon's log.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Default returns the configuration used when nothing else is given.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:            "127.0.0.1:8080",
+			MaxBodyBytes:      1 << 20,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ShutdownTimeout:   15 * time.Second,
+			WatchPoll:         250 * time.Millisecond,
+			WatchHeartbeat:    15 * time.Second,
+		},
+		Source: Source{Kind: "embedded", ChangeRetention: 7 * 24 * time.Hour},
+		Postgres: Postgres{
+			MaxConns: 10,
+		},
+		Redis: Redis{
+			Mode:                "single",
+			Prefix:              "flagcache",
+			TTL:                 time.Hour,
+			InvalidationChannel: "flagcache:invalidations",
+		},
+		Cache:   Cache{LRUSize: 10000, LRUTTL: time.Minute, NegativeTTL: 5 * time.Second},
+		Metrics: Metrics{Enabled: true},
+		Log:     Log{Level: "info", Format: "json"},
+	}
+}
+
+// Secret is a string that never shows in logs or formatted output.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// MarshalText keeps secrets out of JSON logs.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// plain is Config without its methods, so formatting it does not recurse;
+// its Secret fields still redact themselves.
+type plain Config
+
+// LogValue logs the configuration with its secrets redacted.
+func (c Config) LogValue() slog.Value { return slog.AnyValue(plain(c)) }
+
+// String formats the configuration with its secrets redacted.
+func (c Config) String() string { return fmt.Sprintf("%+v", plain(c)) }

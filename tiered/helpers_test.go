@@ -112,7 +112,9 @@ func miniClient(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
 	return m, c
 }
 
-func realClient(t *testing.T) *redis.Client {
+func realClient(t *testing.T) *redis.Client { return realClientB(t) }
+
+func realClientB(t testing.TB) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -150,4 +152,12 @@ func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
+}
+
+// newBenchNode is newNode for benchmarks: the cache tier without pub/sub.
+func newBenchNode(b *testing.B, source flagcache.Store, client redis.UniversalClient, prefix string, opts tiered.Options) *tiered.Store {
+	opts.Cache = rediskv.NewCache(client, rediskv.CacheOptions{Prefix: prefix + ":cache"})
+	s := tiered.New(source, opts)
+	b.Cleanup(func() { s.Close() })
+	return s
 }

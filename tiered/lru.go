@@ -39,7 +39,9 @@ type shard struct {
 	mu     sync.Mutex
 	items  *simplelru.LRU[flagcache.ID, *entry]
 	floors map[flagcache.ID]floor
-	_      [40]byte // keep shards on separate cache lines
+	hits   int64 // counted under mu: no shared cache line on the hot path
+	misses int64
+	_      [24]byte // keep shards on separate cache lines
 }
 
 type floor struct {
@@ -79,13 +81,28 @@ func (c *lru) shard(id flagcache.ID) *shard {
 // get returns a fresh entry of id.
 func (c *lru) get(id flagcache.ID) (*entry, bool) {
 	s := c.shard(id)
+	now := c.now()
 	s.mu.Lock()
 	e, ok := s.items.Get(id)
-	s.mu.Unlock()
-	if !ok || e.expires < c.now() {
-		return nil, false
+	ok = ok && e.expires >= now
+	if ok {
+		s.hits++
+	} else {
+		s.misses++
 	}
-	return e, true
+	s.mu.Unlock()
+	return e, ok
+}
+
+// counts returns the hits and misses of get.
+func (c *lru) counts() (hits, misses int64) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		hits, misses = hits+s.hits, misses+s.misses
+		s.mu.Unlock()
+	}
+	return hits, misses
 }
 
 // getExpired returns an entry of id even past its TTL (stale-if-error).

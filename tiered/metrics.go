@@ -22,7 +22,8 @@ var tierNames = [numTiers]string{"lru", "redis"}
 // them through observable counters at collection time, so a cache hit pays
 // one atomic add and no allocation.
 type observer struct {
-	hits, misses  [numTiers]atomic.Int64
+	redisHits     atomic.Int64
+	redisMisses   atomic.Int64
 	sourceLoads   atomic.Int64
 	shared        atomic.Int64
 	sent          atomic.Int64
@@ -57,9 +58,10 @@ type Stats struct {
 // Stats returns the Store's counters.
 func (s *Store) Stats() Stats {
 	o := s.obs
+	lruHits, lruMisses := s.lru.counts()
 	return Stats{
-		LRUHits: o.hits[tierLRU].Load(), LRUMisses: o.misses[tierLRU].Load(),
-		RedisHits: o.hits[tierRedis].Load(), RedisMisses: o.misses[tierRedis].Load(),
+		LRUHits: lruHits, LRUMisses: lruMisses,
+		RedisHits: o.redisHits.Load(), RedisMisses: o.redisMisses.Load(),
 		SourceLoads: o.sourceLoads.Load(), Shared: o.shared.Load(),
 		InvalidationsSent: o.sent.Load(), InvalidationsReceived: o.received.Load(),
 		Gaps: o.gaps.Load(), Repaired: o.repaired.Load(), Purges: o.purges.Load(),
@@ -90,15 +92,19 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, s *Store) *ob
 	single := func(name, desc string, v *atomic.Int64) {
 		counter(name, desc, func(obs metric.Int64Observer) { obs.Observe(v.Load()) })
 	}
-	perTier := func(name, desc string, vs *[numTiers]atomic.Int64) {
+	perTier := func(name, desc string, read func(Stats) [numTiers]int64) {
 		counter(name, desc, func(obs metric.Int64Observer) {
-			for i := range vs {
-				obs.Observe(vs[i].Load(), metric.WithAttributes(attribute.String("tier", tierNames[i])))
+			for i, v := range read(s.Stats()) {
+				obs.Observe(v, metric.WithAttributes(attribute.String("tier", tierNames[i])))
 			}
 		})
 	}
-	perTier("flagcache.cache.hits", "Reads served by a cache tier.", &o.hits)
-	perTier("flagcache.cache.misses", "Reads a cache tier could not serve.", &o.misses)
+	perTier("flagcache.cache.hits", "Reads served by a cache tier.", func(st Stats) [numTiers]int64 {
+		return [numTiers]int64{st.LRUHits, st.RedisHits}
+	})
+	perTier("flagcache.cache.misses", "Reads a cache tier could not serve.", func(st Stats) [numTiers]int64 {
+		return [numTiers]int64{st.LRUMisses, st.RedisMisses}
+	})
 	single("flagcache.source.loads", "Reads that went to the source of truth.", &o.sourceLoads)
 	single("flagcache.singleflight.shared", "Reads that joined a load already in flight.", &o.shared)
 	single("flagcache.invalidations.sent", "Invalidations published.", &o.sent)

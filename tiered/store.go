@@ -110,6 +110,7 @@ type Store struct {
 	breaker *breaker
 	log     *slog.Logger
 	obs     *observer
+	clock   *coarseClock
 
 	sourceDown  atomic.Bool // the last source call failed as unavailable
 	redisBehind atomic.Bool // redisSince >= 0
@@ -147,6 +148,8 @@ func New(source flagcache.Store, opts Options) *Store {
 		redisCh:    make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
+	s.clock = newCoarseClock(5 * time.Millisecond)
+	s.lru.now = s.clock.now
 	s.obs = newObserver(opts.MeterProvider, opts.TracerProvider, s)
 	// Take the baseline revision now if the source answers, so the LRU
 	// works from the first read; otherwise the repair loop keeps trying.
@@ -167,6 +170,7 @@ func (s *Store) Close() error {
 		err = s.sub.Close()
 	}
 	s.wg.Wait()
+	s.clock.close()
 	return err
 }
 
@@ -183,13 +187,11 @@ func (s *Store) GetHit(ctx context.Context, id flagcache.ID) (flagcache.Hit, err
 		return flagcache.Hit{}, err
 	}
 	if e, ok := s.lru.get(id); ok {
-		s.obs.hits[tierLRU].Add(1)
 		return s.hit(e, flagcache.TierLRU)
 	}
 	if err := id.Validate(); err != nil {
 		return flagcache.Hit{}, err
 	}
-	s.obs.misses[tierLRU].Add(1)
 	return s.load(ctx, id)
 }
 
@@ -289,14 +291,14 @@ func (s *Store) fromRedis(ctx context.Context, id flagcache.ID) (*entry, bool) {
 	ce, ok, err := s.cache.Get(ctx, id)
 	s.redisResult(err)
 	if err != nil || !ok {
-		s.obs.misses[tierRedis].Add(1)
+		s.obs.redisMisses.Add(1)
 		return nil, false
 	}
 	if ce.Version < s.lru.floor(id) {
-		s.obs.misses[tierRedis].Add(1)
+		s.obs.redisMisses.Add(1)
 		return nil, false
 	}
-	s.obs.hits[tierRedis].Add(1)
+	s.obs.redisHits.Add(1)
 	if ce.Deleted || ce.Flag == nil {
 		return s.negativeEntry(ce.Version), true
 	}

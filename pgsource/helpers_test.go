@@ -135,3 +135,43 @@ func mustFill(tb testing.TB, schema string, n int) {
 		tb.Fatalf("analyze: %v", err)
 	}
 }
+
+type change struct {
+	Revision int64
+	Op       flagcache.Op
+	ID       flagcache.ID
+	Version  int64
+}
+
+func summarize(feed *flagcache.ChangeFeed) []change {
+	var out []change
+	for _, c := range feed.Changes {
+		out = append(out, change{c.Revision, c.Op, c.ID, c.Version})
+	}
+	return out
+}
+
+func feedIDs(feed *flagcache.ChangeFeed) []flagcache.ID {
+	var out []flagcache.ID
+	for _, c := range feed.Changes {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+func ids(flags []*flagcache.Stored) []flagcache.ID {
+	var out []flagcache.ID
+	for _, f := range flags {
+		out = append(out, f.Definition.ID)
+	}
+	return out
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

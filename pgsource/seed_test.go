@@ -297,46 +297,6 @@ func TestSeedWriterAfterMigrate(t *testing.T) {
 	}
 }
 
-type change struct {
-	Revision int64
-	Op       flagcache.Op
-	ID       flagcache.ID
-	Version  int64
-}
-
-func summarize(feed *flagcache.ChangeFeed) []change {
-	var out []change
-	for _, c := range feed.Changes {
-		out = append(out, change{c.Revision, c.Op, c.ID, c.Version})
-	}
-	return out
-}
-
-func feedIDs(feed *flagcache.ChangeFeed) []flagcache.ID {
-	var out []flagcache.ID
-	for _, c := range feed.Changes {
-		out = append(out, c.ID)
-	}
-	return out
-}
-
-func ids(flags []*flagcache.Stored) []flagcache.ID {
-	var out []flagcache.ID
-	for _, f := range flags {
-		out = append(out, f.Definition.ID)
-	}
-	return out
-}
-
-func mustTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // columnTimes returns every row's created_at and updated_at columns.
 func columnTimes(t *testing.T, conn *pgx.Conn) map[string][2]time.Time {
 	t.Helper()

@@ -132,14 +132,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 	if _, err := s.Create(ctxFor(t), mustFlag(t, "a", "A")); err != nil {
 		t.Fatal(err)
 	}
-	holder := mustConnIn(t, schema)
-	tx, err := holder.Begin(ctxFor(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctxFor(t), "SELECT 1 FROM feature_flags WHERE id = 'a' FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
+	tx, pid := mustHold(t, schema, "SELECT 1 FROM feature_flags WHERE id = 'a' FOR UPDATE")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -148,7 +141,6 @@ func TestCancelWhileWaiting(t *testing.T) {
 		_, err := s.Update(ctx, mustFlag(t, "a", "changed"), 1)
 		result <- err
 	}()
-	pid := holder.PgConn().PID()
 	waitFor(t, "Update to wait for the row lock", func() bool { return waitingBehind(t, pid) == 1 })
 	cancel()
 	if err := <-result; !errors.Is(err, context.Canceled) {

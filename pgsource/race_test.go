@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/pgsource"
 )
@@ -20,16 +22,7 @@ func TestCreateRacingDelete(t *testing.T) {
 	if _, err := s.Create(ctxFor(t), mustFlag(t, "a", "A")); err != nil {
 		t.Fatal(err)
 	}
-	holder := mustConnIn(t, schema)
-	tx, err := holder.Begin(ctxFor(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctxFor(t), "UPDATE flagcache_revision SET revision = revision"); err != nil {
-		t.Fatal(err)
-	}
-	pid := holder.PgConn().PID()
+	tx, pid := mustHold(t, schema, "UPDATE flagcache_revision SET revision = revision")
 
 	created, deleted := make(chan error, 1), make(chan error, 1)
 	go func() {
@@ -67,6 +60,23 @@ func TestCreateRacingDelete(t *testing.T) {
 	if err := <-deleted; err != nil {
 		t.Errorf("Delete: got %v, want success", err)
 	}
+}
+
+// mustHold runs sql in a transaction of its own connection in schema, to
+// take a lock, and returns the transaction and its backend's pid. The
+// transaction is rolled back at the end of the test unless it ended before.
+func mustHold(t *testing.T, schema, sql string) (pgx.Tx, uint32) {
+	t.Helper()
+	conn := mustConnIn(t, schema)
+	tx, err := conn.Begin(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctxFor(t), sql); err != nil {
+		t.Fatal(err)
+	}
+	return tx, conn.PgConn().PID()
 }
 
 // waitingBehind counts the sessions waiting on a lock held by pid, directly

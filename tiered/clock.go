@@ -11,6 +11,7 @@ import (
 // the resolution.
 type coarseClock struct {
 	nanos atomic.Int64
+	skew  atomic.Int64 // added by tests to move time forward
 	stop  chan struct{}
 	done  chan struct{}
 }
@@ -34,7 +35,7 @@ func newCoarseClock(resolution time.Duration) *coarseClock {
 	return c
 }
 
-func (c *coarseClock) now() int64 { return c.nanos.Load() }
+func (c *coarseClock) now() int64 { return c.nanos.Load() + c.skew.Load() }
 
 func (c *coarseClock) close() {
 	close(c.stop)

@@ -11,7 +11,4 @@ import (
 func SetBeforeInstall(s *Store, f func(flagcache.ID)) { s.beforeInstall = f }
 
 // AdvanceClock moves the LRU's clock forward by d.
-func AdvanceClock(s *Store, d time.Duration) {
-	now := s.lru.now
-	s.lru.now = func() int64 { return now() + int64(d) }
-}
+func AdvanceClock(s *Store, d time.Duration) { s.clock.skew.Add(int64(d)) }

@@ -4,8 +4,10 @@ import (
 	"testing"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/pgtest"
 	"github.com/flagcache/flagcache/internal/testenv"
 	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/pgsource"
 	"github.com/flagcache/flagcache/storetest"
 )
 
@@ -25,5 +27,14 @@ func TestConformance(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) flagcache.Store {
 			return newNode(t, memstore.New(memstore.Options{}), nodeConfig{client: realClient(t), prefix: testenv.UniqueName("tiered-")})
 		})
+	})
+}
+
+// The production shape: Postgres as the source, the real Redis as cache
+// and invalidation bus.
+func TestConformancePostgresRedis(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) flagcache.Store {
+		src, _ := pgtest.NewStore(t, pgsource.Options{})
+		return newNode(t, src, nodeConfig{client: realClient(t), prefix: testenv.UniqueName("tiered-pg-")})
 	})
 }

@@ -25,6 +25,15 @@ func BenchmarkCacheGet(b *testing.B) {
 			}
 		}
 	})
+	// The same GET without decoding: the round trip alone.
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := srv.client.Get(ctx, srv.prefix+":bench").Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(50 / max(runtime.GOMAXPROCS(0), 1)) // about 50 clients, as redis-benchmark -c 50

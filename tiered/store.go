@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
@@ -255,17 +256,20 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 	epoch, trusted := s.fillEpoch()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
 	defer cancel()
-	ctx, span := s.obs.tracer.Start(ctx, "tiered.load")
+	ctx, span := s.obs.tracer.Start(ctx, "tiered.load", trace.WithAttributes(attribute.String("flag.id", string(id))))
 	defer span.End()
 
 	if e, ok := s.fromRedis(ctx, id); ok {
+		span.SetAttributes(attribute.String("tier", string(flagcache.TierRedis)))
 		if trusted {
 			s.lru.install(id, e, epoch)
 		}
 		return loaded{e, flagcache.TierRedis}, nil
 	}
+	span.SetAttributes(attribute.String("tier", string(flagcache.TierSource)))
 	e, err := s.fromSource(ctx, id)
 	if err != nil {
+		span.RecordError(err)
 		return nil, err
 	}
 	if s.beforeInstall != nil {

@@ -49,7 +49,7 @@ func plan(q flagcache.Query) []term {
 
 // lexRange returns the ZRANGEBYLEX bounds of the members starting with
 // prefix, which always ends in sep ("\x00\x01"): up to "\x00\x02" exclusive.
-func lexRange(prefix string) (min, max string) {
+func lexRange(prefix string) (lo, hi string) {
 	return "[" + prefix, "(" + prefix[:len(prefix)-1] + "\x02"
 }
 
@@ -64,27 +64,9 @@ func (s *Store) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Store
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	var page []string
-	if terms := plan(q); len(terms) == 1 && len(terms[0]) == 1 {
-		min, max := lexRange(terms[0][0])
-		by := &redis.ZRangeBy{Min: min, Max: max, Offset: int64(q.Offset), Count: int64(q.Limit)}
-		if q.Limit == 0 {
-			by.Count = -1
-		}
-		members, err := s.client.ZRangeByLex(ctx, s.keys.index, by).Result()
-		if err != nil {
-			return nil, translate(ctx, err)
-		}
-		page = make([]string, len(members))
-		for i, m := range members {
-			page[i] = m[len(terms[0][0]):]
-		}
-	} else {
-		all, err := s.intersect(ctx, terms)
-		if err != nil {
-			return nil, err
-		}
-		page = pageOf(all, q)
+	page, err := s.page(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	ids := make([]flagcache.ID, len(page))
 	for i, key := range page {
@@ -95,6 +77,29 @@ func (s *Store) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Store
 		return nil, err
 	}
 	return slices.DeleteFunc(flags, func(f *flagcache.Stored) bool { return !q.Match(f.Definition) }), nil
+}
+
+// page returns the sort keys of the flags on the page q asks for.
+func (s *Store) page(ctx context.Context, q flagcache.Query) ([]string, error) {
+	terms := plan(q)
+	if len(terms) > 1 || len(terms[0]) > 1 {
+		all, err := s.intersect(ctx, terms)
+		return pageOf(all, q), err
+	}
+	prefix := terms[0][0]
+	lo, hi := lexRange(prefix)
+	by := &redis.ZRangeBy{Min: lo, Max: hi, Offset: int64(q.Offset), Count: int64(q.Limit)}
+	if q.Limit == 0 {
+		by.Count = -1 // all, from Offset on
+	}
+	members, err := s.client.ZRangeByLex(ctx, s.keys.index, by).Result()
+	if err != nil {
+		return nil, translate(ctx, err)
+	}
+	for i, m := range members {
+		members[i] = m[len(prefix):]
+	}
+	return members, nil
 }
 
 func pageOf(keys []string, q flagcache.Query) []string {
@@ -116,12 +121,13 @@ func (s *Store) Count(ctx context.Context, q flagcache.Query) (int, error) {
 	if err := q.Validate(); err != nil {
 		return 0, err
 	}
-	if terms := plan(q); len(terms) == 1 && len(terms[0]) == 1 {
-		min, max := lexRange(terms[0][0])
-		n, err := s.client.ZLexCount(ctx, s.keys.index, min, max).Result()
+	terms := plan(q)
+	if len(terms) == 1 && len(terms[0]) == 1 {
+		lo, hi := lexRange(terms[0][0])
+		n, err := s.client.ZLexCount(ctx, s.keys.index, lo, hi).Result()
 		return int(n), translate(ctx, err)
 	}
-	all, err := s.intersect(ctx, plan(q))
+	all, err := s.intersect(ctx, terms)
 	return len(all), err
 }
 
@@ -132,8 +138,8 @@ func (s *Store) intersect(ctx context.Context, terms []term) ([]string, error) {
 		for _, t := range terms {
 			var tc []*redis.StringSliceCmd
 			for _, prefix := range t {
-				min, max := lexRange(prefix)
-				tc = append(tc, p.ZRangeByLex(ctx, s.keys.index, &redis.ZRangeBy{Min: min, Max: max}))
+				lo, hi := lexRange(prefix)
+				tc = append(tc, p.ZRangeByLex(ctx, s.keys.index, &redis.ZRangeBy{Min: lo, Max: hi}))
 			}
 			cmds = append(cmds, tc)
 		}

@@ -59,18 +59,16 @@ func deleteKeys(t testing.TB, client redis.UniversalClient, prefix string) {
 	t.Helper()
 	ctx := context.Background()
 	for _, pattern := range []string{"{" + prefix + "}:*", prefix + ":*"} {
-		iter := client.Scan(ctx, 0, pattern, 1000).Iterator()
-		var batch []string
-		for iter.Next(ctx) {
-			batch = append(batch, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("cleaning up %s: %v", pattern, err)
-		}
-		if len(batch) > 0 {
-			if err := client.Unlink(ctx, batch...).Err(); err != nil {
-				t.Errorf("cleaning up %s: %v", pattern, err)
+		keys := keysOf(t, client, pattern)
+		// One UNLINK per key: a cluster node refuses keys of several slots.
+		_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.Unlink(ctx, k)
 			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("cleaning up %s: %v", pattern, err)
 		}
 	}
 }

@@ -1,0 +1,86 @@
+package rediskv_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/testenv"
+	"github.com/flagcache/flagcache/rediskv"
+	"github.com/flagcache/flagcache/storetest"
+)
+
+// clusterEnv names the seed addresses of a Redis Cluster, comma separated,
+// for TestCluster. Unlike the single Redis it is optional: most machines
+// have none, so the test skips quietly when it is unset.
+const clusterEnv = "FLAGCACHE_TEST_REDIS_CLUSTER"
+
+// TestCluster runs the conformance suite and the cache through a
+// ClusterClient: the store's keys share one slot, so its scripts and
+// MULTI run, and the cache's keys spread over the nodes.
+func TestCluster(t *testing.T) {
+	addrs := os.Getenv(clusterEnv)
+	if addrs == "" {
+		t.Skip(clusterEnv + " is not set")
+	}
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+	t.Cleanup(func() { client.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		testenv.Unreachable(t, "Redis Cluster", err)
+	}
+	cleanup := func(t *testing.T, prefix string) {
+		t.Cleanup(func() {
+			err := client.ForEachMaster(context.Background(), func(ctx context.Context, node *redis.Client) error {
+				deleteKeys(t, node, prefix)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+
+	t.Run("conformance", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) flagcache.Store {
+			prefix := testenv.UniqueName("rediskv-cluster-")
+			cleanup(t, prefix)
+			return rediskv.New(client, rediskv.Options{Prefix: prefix})
+		})
+	})
+	t.Run("cache", func(t *testing.T) {
+		prefix := testenv.UniqueName("rediskv-cluster-")
+		cleanup(t, prefix)
+		c := rediskv.NewCache(client, rediskv.CacheOptions{Prefix: prefix})
+		var ids []flagcache.ID
+		for _, id := range []flagcache.ID{"a", "b", "c", "d", "e", "f", "g", "h"} {
+			mustPut(t, c, flagAt(t, id, 2), true)
+			mustPut(t, c, flagAt(t, id, 1), false)
+			ids = append(ids, id)
+		}
+		got, err := c.GetMany(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(ids) {
+			t.Errorf("GetMany: got %d entries, want %d", len(got), len(ids))
+		}
+		var nodes atomic.Int32 // ForEachMaster visits the nodes concurrently
+		client.ForEachMaster(context.Background(), func(ctx context.Context, node *redis.Client) error {
+			if len(keysOf(t, node, prefix+":*")) > 0 {
+				nodes.Add(1)
+			}
+			return nil
+		})
+		if nodes := nodes.Load(); nodes < 2 {
+			t.Errorf("cache keys on %d node(s), want them spread over several", nodes)
+		}
+	})
+}

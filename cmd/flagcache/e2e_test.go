@@ -104,7 +104,9 @@ func testAPI(t *testing.T, d *testDaemon) {
 		}
 		r = d.do(t, "PUT", "/v1/flags/new-checkout", body, `If-Match: "v1"`)
 		want(t, r, 412, "version_conflict")
-		var e struct{ Error struct{ Expected, Actual int64 } }
+		var e struct {
+			Error struct{ Expected, Actual int64 }
+		}
 		r.json(t, &e)
 		if e.Error.Expected != 1 || e.Error.Actual != 2 {
 			t.Fatalf("got expected %d actual %d, want 1 and 2", e.Error.Expected, e.Error.Actual)

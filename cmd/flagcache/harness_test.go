@@ -28,6 +28,8 @@ type testDaemon struct {
 	client *http.Client
 	spec   *apiSpec
 	logs   *lockedBuffer
+	// stop ends the daemon's context and returns its exit code.
+	stop func() int
 }
 
 // startDaemon runs `flagcache serve` with args (after --listen 127.0.0.1:0
@@ -71,15 +73,22 @@ func startServe(t *testing.T, env map[string]string, args ...string) *testDaemon
 		cancel()
 		t.Fatalf("flagcache serve did not listen within 10s:\n%s", logs.String())
 	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-exited:
-			if code != 0 {
-				t.Errorf("flagcache serve exited with %d, want 0:\n%s", code, logs.String())
+	var once sync.Once
+	code := -1
+	d.stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-exited:
+			case <-time.After(20 * time.Second):
+				t.Errorf("flagcache serve did not stop within 20s of its context ending")
 			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("flagcache serve did not stop within 20s of its context ending")
+		})
+		return code
+	}
+	t.Cleanup(func() {
+		if code := d.stop(); code != 0 {
+			t.Errorf("flagcache serve exited with %d, want 0:\n%s", code, logs.String())
 		}
 	})
 	return d

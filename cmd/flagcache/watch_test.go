@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,11 +42,13 @@ func (d *testDaemon) watch(t *testing.T, query string, headers ...string) *watch
 		cancel()
 		t.Fatalf("GET /v1/watch%s: %v", query, err)
 	}
-	d.spec.validate(t, req, res.StatusCode, res.Header, nil)
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
 		cancel()
-		t.Fatalf("GET /v1/watch%s: got %d %s, want 200 text/event-stream", query, res.StatusCode, res.Header.Get("Content-Type"))
+		t.Fatalf("GET /v1/watch%s: got %d %s, want 200 text/event-stream; body %s", query, res.StatusCode, res.Header.Get("Content-Type"), body)
 	}
+	d.spec.validate(t, req, res.StatusCode, res.Header, nil)
 	w := &watcher{events: make(chan sseEvent, 100), cancel: cancel, ended: make(chan struct{})}
 	go func() {
 		defer close(w.ended)

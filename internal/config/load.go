@@ -55,6 +55,13 @@ func Load(path string, getenv func(string) string, flags map[string]string) (Con
 			return c, fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	// An empty list in the file is no list: the same as the default.
+	if len(c.Auth.Tokens) == 0 {
+		c.Auth.Tokens = nil
+	}
+	if len(c.Redis.Addrs) == 0 {
+		c.Redis.Addrs = nil
+	}
 	if c.Source.DataDir == "" {
 		c.Source.DataDir = "flagcache-data"
 		if xdg := getenv("XDG_DATA_HOME"); xdg != "" {

@@ -76,6 +76,9 @@ func (c *Config) Validate() error {
 	if c.Source.Kind == "redis" && len(c.Redis.Addrs) == 0 {
 		bad("redis.addrs", "required when source.kind is redis")
 	}
+	if c.Redis.Mode == "single" && len(c.Redis.Addrs) > 1 {
+		bad("redis.addrs", "mode single takes one address, got %d (use mode sentinel or cluster)", len(c.Redis.Addrs))
+	}
 	if c.Redis.Mode == "sentinel" && len(c.Redis.Addrs) > 0 && c.Redis.MasterName == "" {
 		bad("redis.master_name", "required when redis.mode is sentinel")
 	}

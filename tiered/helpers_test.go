@@ -92,7 +92,12 @@ func newNode(t *testing.T, source flagcache.Store, cfg nodeConfig) *node {
 		opts.Publisher = invalidation.NewPublisher(cfg.client, cfg.prefix+":inv")
 	}
 	n.Store = tiered.New(source, opts)
-	t.Cleanup(func() { n.Store.Close() })
+	t.Cleanup(func() {
+		n.Store.Close()
+		if cfg.client != nil {
+			deleteKeys(cfg.client, cfg.prefix+":cache:*")
+		}
+	})
 	if cfg.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -160,4 +165,23 @@ func newBenchNode(b *testing.B, source flagcache.Store, client redis.UniversalCl
 	s := tiered.New(source, opts)
 	b.Cleanup(func() { s.Close() })
 	return s
+}
+
+// deleteKeys removes a test's cache keys from a shared Redis (on every
+// primary of a cluster).
+func deleteKeys(client redis.UniversalClient, pattern string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	del := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, pattern, 500).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		return iter.Err()
+	}
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })
+		return
+	}
+	del(ctx, client)
 }

@@ -1,0 +1,190 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/httpapi"
+	"github.com/flagcache/flagcache/memstore"
+)
+
+// failing is a store whose calls fail with err.
+type failing struct {
+	flagcache.Store
+	err error
+}
+
+func (f failing) Get(context.Context, flagcache.ID) (*flagcache.Stored, error) { return nil, f.err }
+func (f failing) List(context.Context, flagcache.Query) ([]*flagcache.Stored, error) {
+	return nil, f.err
+}
+func (f failing) Changes(context.Context, int64, int) (*flagcache.ChangeFeed, error) {
+	return nil, f.err
+}
+
+func TestErrorMapping(t *testing.T) {
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"unavailable", flagcache.Unavailable(errors.New("dial tcp 10.1.2.3:5432: connection refused")), 503, "unavailable"},
+		{"deadline", context.DeadlineExceeded, 503, "unavailable"},
+		{"not found", flagcache.ErrNotFound, 404, "not_found"},
+		{"conflict", &flagcache.VersionConflictError{ID: "a", Expected: 1, Actual: 2}, 412, "version_conflict"},
+		{"resync", flagcache.ErrResyncNeeded, 410, "resync_needed"},
+		{"invalid", flagcache.Invalid("q", "bad"), 400, "invalid_argument"},
+		{"anything else", errors.New("pq: secret detail 10.1.2.3"), 500, "internal"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			srv, _ := newServer(t, failing{memstore.New(memstore.Options{}), c.err}, httpapi.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			res, body := get(t, "GET", srv.URL+"/v1/flags")
+			if res.StatusCode != c.status || errorCode(t, body) != c.code {
+				t.Fatalf("got %d %s, want %d %s", res.StatusCode, body, c.status, c.code)
+			}
+			if c.status >= 500 {
+				if strings.Contains(body, "10.1.2.3") {
+					t.Errorf("the cause leaked to the client: %s", body)
+				}
+				if !strings.Contains(logs.String(), c.err.Error()) || !strings.Contains(logs.String(), res.Header.Get("X-Request-Id")) {
+					t.Errorf("the cause and request id are not logged: %s", logs.String())
+				}
+			}
+			if c.status == 503 && res.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		})
+	}
+}
+
+// hitStore reports tiers and serves pre-encoded bodies.
+type hitStore struct {
+	flagcache.Store
+	hit flagcache.Hit
+}
+
+func (h hitStore) GetHit(context.Context, flagcache.ID) (flagcache.Hit, error) { return h.hit, nil }
+
+func TestHitReader(t *testing.T) {
+	body := []byte(`{"definition":{"id":"a","metadata":{}},"version":3,"etag":"\"v3\"","revision":9,"served":"as is"}`)
+	hit := flagcache.Hit{
+		Stored: &flagcache.Stored{Definition: &flagcache.Definition{ID: "a"}, Version: 3, Revision: 9},
+		Tier:   flagcache.TierLRU, Stale: true, Body: body,
+	}
+	srv, _ := newServer(t, hitStore{memstore.New(memstore.Options{}), hit}, httpapi.Options{})
+	res, got := get(t, "GET", srv.URL+"/v1/flags/a")
+	if got != string(body) {
+		t.Errorf("got body %s, want Hit.Body as is", got)
+	}
+	for name, want := range map[string]string{"ETag": `"v3"`, "X-Flagcache-Tier": "lru", "X-Flagcache-Stale": "true", "Content-Type": "application/json"} {
+		if res.Header.Get(name) != want {
+			t.Errorf("got %s %q, want %q", name, res.Header.Get(name), want)
+		}
+	}
+	res, _ = get(t, "GET", srv.URL+"/v1/flags/a", `If-None-Match: "v3"`)
+	if res.StatusCode != http.StatusNotModified {
+		t.Errorf("got %d, want 304", res.StatusCode)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	down := errors.New("connection refused")
+	cases := []struct {
+		name   string
+		store  flagcache.Store
+		checks []httpapi.ReadyCheck
+		status int
+		want   string
+	}{
+		{"all up", memstore.New(memstore.Options{}), nil, 200, `{"status":"ready","checks":{"source":"up"}}`},
+		{"optional redis down", memstore.New(memstore.Options{}),
+			[]httpapi.ReadyCheck{{Name: "redis", Check: func(context.Context) error { return down }}}, 200,
+			`{"status":"ready","checks":{"redis":"down","source":"up"}}`},
+		{"source down", failing{memstore.New(memstore.Options{}), flagcache.Unavailable(down)}, nil, 503,
+			`{"status":"not_ready","checks":{"source":"down"}}`},
+		{"required check down", memstore.New(memstore.Options{}),
+			[]httpapi.ReadyCheck{{Name: "pubsub", Required: true, Check: func(context.Context) error { return down }}}, 503,
+			`{"status":"not_ready","checks":{"pubsub":"down","source":"up"}}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, h := newServer(t, c.store, httpapi.Options{ReadyChecks: c.checks})
+			res, body := get(t, "GET", srv.URL+"/readyz")
+			if res.StatusCode != c.status || body != c.want {
+				t.Fatalf("got %d %s, want %d %s", res.StatusCode, body, c.status, c.want)
+			}
+			if res, _ := get(t, "GET", srv.URL+"/healthz"); res.StatusCode != 200 {
+				t.Errorf("healthz: got %d, want 200", res.StatusCode)
+			}
+			h.Close()
+			if res, _ := get(t, "GET", srv.URL+"/readyz"); res.StatusCode != 503 {
+				t.Errorf("readyz after Close: got %d, want 503", res.StatusCode)
+			}
+		})
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	srv, _ := newServer(t, memstore.New(memstore.Options{}), httpapi.Options{})
+	cases := []struct{ in, want string }{
+		{"trace-42.a:b", "trace-42.a:b"},
+		{"has space", ""},
+		{strings.Repeat("x", 200), ""},
+		{"", ""},
+	}
+	for _, c := range cases {
+		var headers []string
+		if c.in != "" {
+			headers = append(headers, "X-Request-Id: "+c.in)
+		}
+		res, _ := get(t, "GET", srv.URL+"/healthz", headers...)
+		got := res.Header.Get("X-Request-Id")
+		if c.want != "" && got != c.want || c.want == "" && (got == "" || got == c.in) {
+			t.Errorf("in %q: got %q, want %q (or a generated id)", c.in, got, c.want)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	mp, metrics, err := httpapi.NewPrometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Shutdown(context.Background())
+	srv, _ := newServer(t, memstore.New(memstore.Options{}), httpapi.Options{MeterProvider: mp, Metrics: metrics})
+	get(t, "GET", srv.URL+"/v1/flags/missing")
+	get(t, "GET", srv.URL+"/v1/flags/missing")
+	_, body := get(t, "GET", srv.URL+"/metrics")
+	for _, want := range []string{
+		`flagcache_http_requests_total{http_request_method="GET",http_response_status_code="404",http_route="/v1/flags/{id}"} 2`,
+		`http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="404",http_route="/v1/flags/{id}"} 2`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+}
+
+func TestNewHandlerRejectsBadTokens(t *testing.T) {
+	for _, tokens := range [][]httpapi.Token{{{Secret: "", Scope: httpapi.ScopeRead}}, {{Secret: "x"}}} {
+		if _, err := httpapi.NewHandler(memstore.New(memstore.Options{}), httpapi.Options{Tokens: tokens}); err == nil {
+			t.Errorf("NewHandler accepted %v", tokens)
+		}
+	}
+	tok := httpapi.Token{Secret: "hunter2", Scope: httpapi.ScopeWrite}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("t", "token", tok)
+	if strings.Contains(logs.String()+tok.String(), "hunter2") {
+		t.Errorf("a token formats with its secret: %s %s", logs.String(), tok)
+	}
+}

@@ -70,8 +70,11 @@ type Source struct {
 
 // Postgres is the Postgres source.
 type Postgres struct {
-	DSN      Secret `toml:"dsn"`
-	DSNFile  string `toml:"dsn_file"`
+	DSN     Secret `toml:"dsn"`
+	DSNFile string `toml:"dsn_file"`
+	// Schema goes first on the search_path; migrate creates it. Empty:
+	// the server's search_path (usually public).
+	Schema   string `toml:"schema"`
 	MaxConns int    `toml:"max_conns"`
 }
 

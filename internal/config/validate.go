@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
 )
+
+var validSchema = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // Validate checks every setting and returns all the problems, each naming
 // its setting.
@@ -67,6 +70,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Postgres.DSN != "" && c.Postgres.DSNFile != "" {
 		bad("postgres.dsn", "give either postgres.dsn or postgres.dsn_file, not both")
+	}
+	if c.Postgres.Schema != "" && !validSchema.MatchString(c.Postgres.Schema) {
+		bad("postgres.schema", "%q is not a schema name: use [A-Za-z_][A-Za-z0-9_]*", c.Postgres.Schema)
 	}
 	if c.Postgres.MaxConns < 1 {
 		bad("postgres.max_conns", "must be at least 1, got %d", c.Postgres.MaxConns)

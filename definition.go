@@ -3,8 +3,10 @@ package flagcache
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
+	"fmt"
+	"reflect"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind is the type of a flag's values.
@@ -183,16 +185,8 @@ func Timestamp(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
-// Known field names, per object, for splitting unknown ones off.
-var (
-	definitionFields  = []string{"id", "name", "description", "kind", "default_value", "variations", "environments", "status", "metadata"}
-	variationFields   = []string{"value"}
-	environmentFields = []string{"enabled"}
-	metadataFields    = []string{"tags", "owner", "created_at", "updated_at"}
-)
-
-// The alias types drop the methods, so encoding/json handles the known
-// fields and the methods below only merge Extra in and out.
+// The alias types drop the methods, so encoding/json encodes the known
+// fields and MarshalJSON only appends Extra.
 type (
 	definitionJSON  Definition
 	variationJSON   Variation
@@ -205,12 +199,55 @@ func (d Definition) MarshalJSON() ([]byte, error) {
 	return marshalWithExtra((*definitionJSON)(&d), d.Extra)
 }
 
-// UnmarshalJSON decodes the known fields and keeps the others in Extra.
+// UnmarshalJSON decodes the known members into their fields and keeps
+// the others in Extra. Member names match exactly (a "Name" member is an
+// unknown field, not the name).
 func (d *Definition) UnmarshalJSON(b []byte) error {
+	if !json.Valid(b) {
+		return errSyntax
+	}
+	return d.decode(b)
+}
+
+func (d *Definition) decode(b []byte) error {
 	*d = Definition{}
-	extra, err := unmarshalWithExtra(b, (*definitionJSON)(d), definitionFields)
-	d.Extra = extra
-	return err
+	return decodeObject(b, &d.Extra, func(name string, raw []byte) (bool, error) {
+		switch name {
+		case "id":
+			return true, decodeString(raw, (*string)(&d.ID))
+		case "name":
+			return true, decodeString(raw, &d.Name)
+		case "description":
+			return true, decodeString(raw, &d.Description)
+		case "kind":
+			return true, decodeString(raw, (*string)(&d.Kind))
+		case "status":
+			return true, decodeString(raw, (*string)(&d.Status))
+		case "default_value":
+			d.DefaultValue = cloneRaw(raw)
+			return true, nil
+		case "variations":
+			return true, eachElement(raw, func(raw []byte) error {
+				var v Variation
+				err := v.decode(raw)
+				d.Variations = append(d.Variations, v)
+				return err
+			})
+		case "environments":
+			return true, eachMember(raw, func(name string, raw []byte) error {
+				if d.Environments == nil {
+					d.Environments = make(map[string]Environment)
+				}
+				var e Environment
+				err := e.decode(raw)
+				d.Environments[name] = e
+				return err
+			})
+		case "metadata":
+			return true, d.Metadata.decode(raw)
+		}
+		return false, nil
+	})
 }
 
 func (v Variation) MarshalJSON() ([]byte, error) {
@@ -218,10 +255,21 @@ func (v Variation) MarshalJSON() ([]byte, error) {
 }
 
 func (v *Variation) UnmarshalJSON(b []byte) error {
+	if !json.Valid(b) {
+		return errSyntax
+	}
+	return v.decode(b)
+}
+
+func (v *Variation) decode(b []byte) error {
 	*v = Variation{}
-	extra, err := unmarshalWithExtra(b, (*variationJSON)(v), variationFields)
-	v.Extra = extra
-	return err
+	return decodeObject(b, &v.Extra, func(name string, raw []byte) (bool, error) {
+		if name == "value" {
+			v.Value = cloneRaw(raw)
+			return true, nil
+		}
+		return false, nil
+	})
 }
 
 func (e Environment) MarshalJSON() ([]byte, error) {
@@ -229,10 +277,27 @@ func (e Environment) MarshalJSON() ([]byte, error) {
 }
 
 func (e *Environment) UnmarshalJSON(b []byte) error {
+	if !json.Valid(b) {
+		return errSyntax
+	}
+	return e.decode(b)
+}
+
+func (e *Environment) decode(b []byte) error {
 	*e = Environment{}
-	extra, err := unmarshalWithExtra(b, (*environmentJSON)(e), environmentFields)
-	e.Extra = extra
-	return err
+	return decodeObject(b, &e.Extra, func(name string, raw []byte) (bool, error) {
+		if name != "enabled" {
+			return false, nil
+		}
+		switch string(raw) {
+		case "true":
+			e.Enabled = true
+		case "false", "null":
+		default:
+			return true, &json.UnmarshalTypeError{Value: string(raw), Field: "enabled", Type: reflect.TypeFor[bool]()}
+		}
+		return true, nil
+	})
 }
 
 func (m Metadata) MarshalJSON() ([]byte, error) {
@@ -240,10 +305,67 @@ func (m Metadata) MarshalJSON() ([]byte, error) {
 }
 
 func (m *Metadata) UnmarshalJSON(b []byte) error {
+	if !json.Valid(b) {
+		return errSyntax
+	}
+	return m.decode(b)
+}
+
+func (m *Metadata) decode(b []byte) error {
 	*m = Metadata{}
-	extra, err := unmarshalWithExtra(b, (*metadataJSON)(m), metadataFields)
-	m.Extra = extra
-	return err
+	return decodeObject(b, &m.Extra, func(name string, raw []byte) (bool, error) {
+		switch name {
+		case "tags":
+			return true, eachElement(raw, func(raw []byte) error {
+				var t string
+				err := decodeString(raw, &t)
+				m.Tags = append(m.Tags, t)
+				return err
+			})
+		case "owner":
+			return true, decodeString(raw, &m.Owner)
+		case "created_at":
+			return true, decodeTime(raw, &m.CreatedAt)
+		case "updated_at":
+			return true, decodeTime(raw, &m.UpdatedAt)
+		}
+		return false, nil
+	})
+}
+
+// decodeObject hands each member of the object b to known and collects
+// the ones known does not take into *extra. A JSON null is an empty object.
+func decodeObject(b []byte, extra *map[string]json.RawMessage, known func(string, []byte) (bool, error)) error {
+	return eachMember(b, func(name string, raw []byte) error {
+		ok, err := known(name, raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if !ok {
+			if *extra == nil {
+				*extra = make(map[string]json.RawMessage)
+			}
+			(*extra)[name] = cloneRaw(raw)
+		}
+		return nil
+	})
+}
+
+// decodeString decodes a JSON string (or null), without encoding/json's
+// machinery when it holds no escapes.
+func decodeString(raw []byte, dst *string) error {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		*dst = string(raw[1 : n-1])
+		return nil
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+func decodeTime(raw []byte, dst *time.Time) error {
+	if string(raw) == "null" {
+		return nil
+	}
+	return dst.UnmarshalJSON(raw)
 }
 
 // marshalWithExtra encodes known (a struct without MarshalJSON) and appends
@@ -266,30 +388,4 @@ func marshalWithExtra(known any, extra map[string]json.RawMessage) ([]byte, erro
 	}
 	buf.Write(more[1:])
 	return buf.Bytes(), nil
-}
-
-// unmarshalWithExtra decodes b into known and returns the members whose
-// names are not in fields. Known names are skipped from the result.
-func unmarshalWithExtra(b []byte, known any, fields []string) (map[string]json.RawMessage, error) {
-	if err := json.Unmarshal(b, known); err != nil {
-		return nil, err
-	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return nil, err
-	}
-	// encoding/json matches names case-insensitively, so a member such
-	// as "Name" was consumed as a known field: it is not extra.
-	for k := range all {
-		for _, f := range fields {
-			if strings.EqualFold(k, f) {
-				delete(all, k)
-				break
-			}
-		}
-	}
-	if len(all) == 0 {
-		return nil, nil
-	}
-	return all, nil
 }

@@ -163,3 +163,31 @@ func jsonEqual(t *testing.T, a, b string) bool {
 	yb, _ := json.Marshal(y)
 	return string(xb) == string(yb)
 }
+
+// The hand-written member scanner must agree with encoding/json: any input
+// is either rejected or survives encode → decode unchanged.
+func FuzzDefinitionRoundTrip(f *testing.F) {
+	f.Add(`{"id":"x","name":"X","kind":"boolean","default_value":true}`)
+	f.Add(`{"id":"a\"b","na\u006de":"q","environments":{"p":{"enabled":true,"r":[{"}":"]"}]}},"metadata":{"tags":["a","b\\"],"x":null}}`)
+	f.Add(`{"variations":[{"value":{"a":[1,{"b":"]}"}]}},{"value":null,"w":1}],"z":{"nested":{"deep":[[],{}]}}}`)
+	f.Add(`null`)
+	f.Add(`{"metadata":{"created_at":"2026-11-25T10:00:00.123456Z"}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var d flagcache.Definition
+		if err := json.Unmarshal([]byte(in), &d); err != nil {
+			return
+		}
+		once, err := json.Marshal(&d)
+		if err != nil {
+			t.Fatalf("marshal of decoded %q: %v", in, err)
+		}
+		var again flagcache.Definition
+		if err := json.Unmarshal(once, &again); err != nil {
+			t.Fatalf("decode of our own encoding %s: %v", once, err)
+		}
+		twice, _ := json.Marshal(&again)
+		if string(once) != string(twice) {
+			t.Fatalf("not stable:\n%s\n%s", once, twice)
+		}
+	})
+}

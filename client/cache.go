@@ -1,0 +1,297 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/flagcache/flagcache"
+)
+
+// announceTTL is how long the cache remembers the newest version the watch
+// announced for an id, to refuse a fill that read an older one. A fill
+// that races an event is one request long, far shorter than this.
+const announceTTL = 5 * time.Minute
+
+// entry is a cached read: a flag, or (stored nil) its absence at version
+// (the tombstone's version, or 0 when the daemon just said not found).
+type entry struct {
+	stored  *flagcache.Stored
+	version int64
+}
+
+func entryOf(s *flagcache.Stored) entry {
+	if s == nil {
+		return entry{}
+	}
+	return entry{stored: s, version: s.Version}
+}
+
+// fillToken is taken before a remote read whose answer may be cached: the
+// answer is installed only if no purge happened meanwhile and the cache
+// was coherent when the read began.
+type fillToken struct {
+	epoch uint64
+	ok    bool
+}
+
+type announcement struct {
+	version int64
+	at      time.Time
+}
+
+// Refresh states of an id whose cached copy an event dropped.
+const (
+	refreshQueued = iota + 1
+	refreshInFlight
+)
+
+// localCache is the client's in-process cache. Every field is guarded by
+// mu; the counters are atomic so Stats does not take it.
+type localCache struct {
+	mu         sync.Mutex
+	lru        *simplelru.LRU[flagcache.ID, entry]
+	announced  map[flagcache.ID]announcement
+	refreshing map[flagcache.ID]int
+	coherent   bool   // the watch stream is open: entries are current
+	epoch      uint64 // bumped by each purge
+	revision   int64  // the last event applied
+	sincePrune int
+
+	wake  chan struct{} // the refresher has work
+	watch *watchLoop
+
+	hits, misses, fills, invalidations, refreshes, purges, events atomic.Uint64
+}
+
+func newLocalCache(size int) *localCache {
+	lru, _ := simplelru.NewLRU[flagcache.ID, entry](size, nil) // size > 0: no error
+	return &localCache{
+		lru:        lru,
+		announced:  map[flagcache.ID]announcement{},
+		refreshing: map[flagcache.ID]int{},
+		wake:       make(chan struct{}, 1),
+	}
+}
+
+// startCache runs the cache's watch loop and refresher until Close.
+func (c *Client) startCache() {
+	lc := c.cache
+	lc.watch = &watchLoop{c: c, cursor: FromNow,
+		onEvent: func(_ context.Context, ev Event) bool { lc.apply(ev); return true },
+		onState: lc.setCoherent,
+	}
+	c.wg.Add(2)
+	go func() {
+		defer c.wg.Done()
+		lc.watch.run(c.ctx, nil)
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.refresher()
+	}()
+}
+
+// get returns the cached entry for id while the cache is coherent.
+func (lc *localCache) get(id flagcache.ID) (entry, bool) {
+	lc.mu.Lock()
+	var e entry
+	ok := lc.coherent
+	if ok {
+		e, ok = lc.lru.Get(id)
+	}
+	lc.mu.Unlock()
+	if ok {
+		lc.hits.Add(1)
+	} else {
+		lc.misses.Add(1)
+	}
+	return e, ok
+}
+
+// peek returns the cached entry for id, coherent or not (for serving a
+// stale copy when the daemon cannot be reached).
+func (lc *localCache) peek(id flagcache.ID) (entry, bool) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.lru.Peek(id)
+}
+
+func (lc *localCache) beginFill() fillToken {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return fillToken{epoch: lc.epoch, ok: lc.coherent}
+}
+
+// install caches e for id unless a purge happened since tok, the watch
+// announced a newer version, or the cache holds one at least as new.
+func (lc *localCache) install(tok fillToken, id flagcache.ID, e entry) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if !tok.ok || tok.epoch != lc.epoch {
+		return
+	}
+	if a, ok := lc.announced[id]; ok && e.version < a.version {
+		return
+	}
+	if cur, ok := lc.lru.Peek(id); ok && cur.version >= e.version {
+		return
+	}
+	lc.lru.Add(id, e)
+	lc.fills.Add(1)
+}
+
+func (lc *localCache) drop(id flagcache.ID) {
+	lc.mu.Lock()
+	lc.lru.Remove(id)
+	lc.mu.Unlock()
+}
+
+// apply takes one watch event: a newer version drops the cached copy (a
+// delete leaves a tombstone in its place, an upsert queues a refresh so a
+// flag in use stays cached); OpResync purges everything.
+func (lc *localCache) apply(ev Event) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	lc.events.Add(1)
+	lc.revision = ev.Revision
+	if ev.Op == OpResync {
+		lc.lru.Purge()
+		clear(lc.announced)
+		clear(lc.refreshing)
+		lc.epoch++
+		lc.purges.Add(1)
+		return
+	}
+	if a, ok := lc.announced[ev.ID]; !ok || a.version < ev.Version {
+		lc.announced[ev.ID] = announcement{version: ev.Version, at: time.Now()}
+	}
+	cur, cached := lc.lru.Peek(ev.ID)
+	switch {
+	case cached && cur.version < ev.Version:
+		lc.invalidations.Add(1)
+		if ev.Op == flagcache.OpDelete {
+			lc.lru.Add(ev.ID, entry{version: ev.Version})
+			return
+		}
+		lc.lru.Remove(ev.ID)
+		lc.queueRefresh(ev.ID)
+	case !cached && lc.refreshing[ev.ID] != 0 && ev.Op == flagcache.OpUpsert:
+		lc.queueRefresh(ev.ID) // written again while its refresh was pending
+	}
+	if lc.sincePrune++; lc.sincePrune >= 1024 {
+		lc.sincePrune = 0
+		cutoff := time.Now().Add(-announceTTL)
+		for id, a := range lc.announced {
+			if a.at.Before(cutoff) {
+				delete(lc.announced, id)
+			}
+		}
+	}
+}
+
+// queueRefresh must be called with mu held.
+func (lc *localCache) queueRefresh(id flagcache.ID) {
+	lc.refreshing[id] = refreshQueued
+	select {
+	case lc.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (lc *localCache) setCoherent(open bool) {
+	lc.mu.Lock()
+	lc.coherent = open
+	lc.mu.Unlock()
+}
+
+// refresher re-reads, in batches, the flags whose cached copies events
+// dropped, so reads of a flag in use stay local after it changes.
+func (c *Client) refresher() {
+	lc := c.cache
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-lc.wake:
+		}
+		lc.mu.Lock()
+		var ids []flagcache.ID
+		for id, st := range lc.refreshing {
+			if st == refreshQueued {
+				lc.refreshing[id] = refreshInFlight
+				ids = append(ids, id)
+			}
+		}
+		tok := fillToken{epoch: lc.epoch, ok: lc.coherent}
+		lc.mu.Unlock()
+		slices.Sort(ids)
+		for chunk := range slices.Chunk(ids, MaxPage) {
+			found, err := c.batchGet(c.ctx, chunk)
+			if err != nil {
+				continue // the copies are gone already; reads go to the daemon
+			}
+			for _, id := range chunk {
+				if s := found[id]; s != nil {
+					lc.install(tok, id, entryOf(s))
+					lc.refreshes.Add(1)
+				}
+			}
+		}
+		lc.mu.Lock()
+		for _, id := range ids {
+			if lc.refreshing[id] == refreshInFlight {
+				delete(lc.refreshing, id)
+			}
+		}
+		lc.mu.Unlock()
+	}
+}
+
+// Stats are the counters of a client's local cache and its watch stream.
+type Stats struct {
+	Hits   uint64 // reads the local cache answered
+	Misses uint64 // reads that went to the daemon (or found the cache not coherent)
+	Fills  uint64 // entries installed from reads, writes and refreshes
+	// Invalidations counts cached copies a watch event dropped or
+	// replaced with a tombstone.
+	Invalidations uint64
+	Refreshes     uint64 // dropped flags re-read in the background
+	Purges        uint64 // whole-cache purges after an expired cursor
+	Events        uint64 // watch events applied
+	Reconnects    uint64 // watch streams opened after the first
+	Entries       int    // cached flags and tombstones
+	Connected     bool   // the watch stream is open: reads may be local
+	Revision      int64  // the revision of the last event applied
+	WatchError    error  // why the last watch stream ended or failed to open
+}
+
+// Stats returns the local cache's counters; all zero without
+// WithLocalCache.
+func (c *Client) Stats() Stats {
+	lc := c.cache
+	if lc == nil {
+		return Stats{}
+	}
+	lc.mu.Lock()
+	st := Stats{Entries: lc.lru.Len(), Connected: lc.coherent, Revision: lc.revision}
+	lc.mu.Unlock()
+	st.Hits, st.Misses, st.Fills = lc.hits.Load(), lc.misses.Load(), lc.fills.Load()
+	st.Invalidations, st.Refreshes, st.Purges = lc.invalidations.Load(), lc.refreshes.Load(), lc.purges.Load()
+	st.Events = lc.events.Load()
+	if lc.watch != nil {
+		if n := lc.watch.reconnects.Load(); n > 0 {
+			st.Reconnects = n - 1
+		}
+		st.WatchError = lc.watch.err()
+	}
+	return st
+}
+
+func isNotFound(err error) bool    { return errors.Is(err, flagcache.ErrNotFound) }
+func isUnavailable(err error) bool { return errors.Is(err, flagcache.ErrUnavailable) }

@@ -1,0 +1,38 @@
+package client_test
+
+import (
+	"testing"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/client"
+	"github.com/flagcache/flagcache/httpapi"
+	"github.com/flagcache/flagcache/internal/pgtest"
+	"github.com/flagcache/flagcache/pgsource"
+	"github.com/flagcache/flagcache/storetest"
+)
+
+// TestConformance runs the Store contract through the client against a
+// daemon on 127.0.0.1:0, one per subtest: over a memstore source, with
+// and without the local cache.
+func TestConformance(t *testing.T) {
+	t.Run("memstore", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) flagcache.Store {
+			return newClient(t, memDaemon(t).URL)
+		})
+	})
+	t.Run("memstore/local-cache", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) flagcache.Store {
+			c := newClient(t, memDaemon(t).URL, client.WithLocalCache(1000))
+			eventually(t, "the watch stream", func() bool { return c.Stats().Connected })
+			return c
+		})
+	})
+}
+
+// TestConformancePostgres puts Postgres behind the daemon.
+func TestConformancePostgres(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) flagcache.Store {
+		src, _ := pgtest.NewStore(t, pgsource.Options{})
+		return newClient(t, startDaemon(t, src, httpapi.Options{}).URL)
+	})
+}

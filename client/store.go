@@ -1,0 +1,509 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/flagcache/flagcache"
+)
+
+// Response bodies of the API (httpapi defines them; the client does not
+// import the server).
+type (
+	listResponse struct {
+		Flags []*flagcache.Stored `json:"flags"`
+		Total int                 `json:"total"`
+	}
+	countResponse struct {
+		Count int `json:"count"`
+	}
+	batchGetRequest struct {
+		IDs []flagcache.ID `json:"ids"`
+	}
+	batchGetResponse struct {
+		Flags   map[flagcache.ID]*flagcache.Stored `json:"flags"`
+		Missing []flagcache.ID                     `json:"missing"`
+	}
+	flagsResponse struct {
+		Flags []*flagcache.Stored `json:"flags"`
+	}
+)
+
+// Response headers of the API.
+const (
+	tierHeader     = "X-Flagcache-Tier"
+	staleHeader    = "X-Flagcache-Stale"
+	revisionHeader = "X-Flagcache-Revision"
+)
+
+// TierLocal is the tier GetHit reports for a read served by the client's
+// local cache.
+const TierLocal flagcache.Tier = "local"
+
+// Get returns the flag id: from the local cache when it holds it, else
+// GET /v1/flags/{id}. It returns an error matching flagcache.ErrNotFound
+// for a missing or deleted flag.
+func (c *Client) Get(ctx context.Context, id flagcache.ID) (*flagcache.Stored, error) {
+	hit, err := c.GetHit(ctx, id)
+	return hit.Stored, err
+}
+
+// GetHit is Get reporting the tier that served the read: TierLocal for
+// the local cache, else the daemon's X-Flagcache-Tier. When the daemon
+// cannot be reached and the local cache holds a copy, that copy is
+// returned with Stale set.
+func (c *Client) GetHit(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
+	if err := id.Validate(); err != nil {
+		return flagcache.Hit{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return flagcache.Hit{}, err
+	}
+	if c.cache == nil {
+		return c.getRemote(ctx, id)
+	}
+	if e, ok := c.cache.get(id); ok {
+		if e.stored == nil {
+			return flagcache.Hit{}, notFound(id)
+		}
+		return flagcache.Hit{Stored: e.stored, Tier: TierLocal}, nil
+	}
+	fill := c.cache.beginFill()
+	hit, err := c.getRemote(ctx, id)
+	switch {
+	case err == nil:
+		c.cache.install(fill, id, entry{stored: hit.Stored, version: hit.Stored.Version})
+	case isNotFound(err):
+		c.cache.install(fill, id, entry{})
+	case isUnavailable(err):
+		if e, ok := c.cache.peek(id); ok && e.stored != nil {
+			return flagcache.Hit{Stored: e.stored, Tier: TierLocal, Stale: true}, nil
+		}
+	}
+	return hit, err
+}
+
+func (c *Client) getRemote(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
+	rep, err := c.do(ctx, call{method: http.MethodGet, path: flagPath(id), id: id, read: true})
+	if err != nil {
+		return flagcache.Hit{}, err
+	}
+	s, err := decodeStored(rep.body)
+	if err != nil {
+		return flagcache.Hit{}, err
+	}
+	tier := flagcache.Tier(rep.header.Get(tierHeader))
+	if tier == "" {
+		tier = flagcache.TierSource
+	}
+	return flagcache.Hit{Stored: s, Tier: tier, Stale: rep.header.Get(staleHeader) == "true"}, nil
+}
+
+// Exists reports whether the flag id exists (HEAD /v1/flags/{id}, or the
+// local cache).
+func (c *Client) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
+	if err := id.Validate(); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if c.cache != nil {
+		if e, ok := c.cache.get(id); ok {
+			return e.stored != nil, nil
+		}
+	}
+	_, err := c.do(ctx, call{method: http.MethodHead, path: flagPath(id), id: id, read: true})
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, err
+}
+
+// GetMany returns the flags that exist among ids (POST /v1/flags:batchGet,
+// in batches of MaxPage; ids the local cache holds are not asked for).
+func (c *Client) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
+	if err := flagcache.ValidateIDs(ids); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[flagcache.ID]*flagcache.Stored, len(ids))
+	ask := ids
+	var fill fillToken
+	if c.cache != nil {
+		ask = nil
+		for _, id := range ids {
+			if e, ok := c.cache.get(id); ok {
+				if e.stored != nil {
+					out[id] = e.stored
+				}
+				continue
+			}
+			ask = append(ask, id)
+		}
+		fill = c.cache.beginFill()
+	}
+	ask = uniqueIDs(ask)
+	for chunk := range slices.Chunk(ask, MaxPage) {
+		found, err := c.batchGet(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range chunk {
+			s := found[id]
+			if s != nil {
+				out[id] = s
+			}
+			if c.cache != nil {
+				c.cache.install(fill, id, entryOf(s))
+			}
+		}
+	}
+	return out, nil
+}
+
+func (c *Client) batchGet(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
+	body, err := json.Marshal(batchGetRequest{IDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.do(ctx, call{method: http.MethodPost, path: "/v1/flags:batchGet", body: body, read: true})
+	if err != nil {
+		return nil, err
+	}
+	var res batchGetResponse
+	if err := decode(rep.body, &res); err != nil {
+		return nil, err
+	}
+	return res.Flags, nil
+}
+
+func uniqueIDs(ids []flagcache.ID) []flagcache.ID {
+	seen := make(map[flagcache.ID]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// List returns the flags matching q (GET /v1/flags). A Limit of 0 (no
+// limit) or above MaxPage is served page by page; pages read while others
+// write may overlap or skip a flag that moved, as offset paging does.
+func (c *Client) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stored, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := []*flagcache.Stored{}
+	offset := q.Offset
+	for {
+		n := MaxPage
+		if q.Limit > 0 {
+			n = min(q.Limit-len(out), MaxPage)
+		}
+		vals := queryValues(q)
+		vals.Set("offset", strconv.Itoa(offset))
+		vals.Set("limit", strconv.Itoa(n))
+		rep, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/flags", query: vals, read: true})
+		if err != nil {
+			return nil, err
+		}
+		var page listResponse
+		if err := decode(rep.body, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Flags...)
+		offset += len(page.Flags)
+		if len(page.Flags) < n || (q.Limit > 0 && len(out) >= q.Limit) || offset >= page.Total {
+			return out, nil
+		}
+	}
+}
+
+// Count returns how many flags match q's filters (GET /v1/flags:count).
+func (c *Client) Count(ctx context.Context, q flagcache.Query) (int, error) {
+	if err := q.Validate(); err != nil {
+		return 0, err
+	}
+	rep, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/flags:count", query: queryValues(q), read: true})
+	if err != nil {
+		return 0, err
+	}
+	var res countResponse
+	if err := decode(rep.body, &res); err != nil {
+		return 0, err
+	}
+	return res.Count, nil
+}
+
+// queryValues encodes the filters of q (not Offset and Limit).
+func queryValues(q flagcache.Query) url.Values {
+	vals := url.Values{}
+	if q.Status != "" {
+		vals.Set("status", string(q.Status))
+	}
+	if q.Environment != "" {
+		vals.Set("environment", q.Environment)
+	}
+	for _, t := range q.Tags {
+		vals.Add("tag", t)
+	}
+	if q.Owner != "" {
+		vals.Set("owner", q.Owner)
+	}
+	if q.IncludeArchived {
+		vals.Set("include_archived", "true")
+	}
+	return vals
+}
+
+// Create stores a new flag (POST /v1/flags).
+func (c *Client) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	return c.write(ctx, call{method: http.MethodPost, path: "/v1/flags", id: def.ID}, def)
+}
+
+// Update replaces the flag def.ID (PUT /v1/flags/{id}), with
+// If-Match: "vN" when expectedVersion > 0.
+func (c *Client) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	if expectedVersion < 0 {
+		return nil, flagcache.Invalid("expected_version", "must not be negative")
+	}
+	return c.write(ctx, call{method: http.MethodPut, path: flagPath(def.ID), id: def.ID, ifMatch: expectedVersion}, def)
+}
+
+// write sends a definition and returns the stored flag, which the local
+// cache takes (so the writer reads its own write at once).
+func (c *Client) write(ctx context.Context, cl call, def *flagcache.Definition) (*flagcache.Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(def)
+	if err != nil {
+		return nil, flagcache.Invalid("definition", "cannot be encoded: %v", err)
+	}
+	cl.body = body
+	var fill fillToken
+	if c.cache != nil {
+		fill = c.cache.beginFill()
+	}
+	rep, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	s, err := decodeStored(rep.body)
+	if err != nil {
+		return nil, err
+	}
+	if c.cache != nil {
+		c.cache.install(fill, s.Definition.ID, entryOf(s))
+	}
+	return s, nil
+}
+
+// Delete removes the flag id (DELETE /v1/flags/{id}, with If-Match when
+// expectedVersion > 0) and returns the delete's change-feed entry.
+//
+// The API answers a delete with 204 and no body. When the response
+// carries the tombstone's version and revision (ETag and
+// X-Flagcache-Revision) the client uses them. Otherwise it reads the
+// store's revision before the delete and finds the tombstone in the change
+// feed after it: two more reads. If that fails (the feed cannot be read,
+// or the id was written again meanwhile) the delete still succeeded and
+// the Change has Version expectedVersion+1 when expectedVersion > 0 (0
+// otherwise) and Revision 0.
+func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion int64) (flagcache.Change, error) {
+	if err := id.Validate(); err != nil {
+		return flagcache.Change{}, err
+	}
+	if expectedVersion < 0 {
+		return flagcache.Change{}, flagcache.Invalid("expected_version", "must not be negative")
+	}
+	if err := ctx.Err(); err != nil {
+		return flagcache.Change{}, err
+	}
+	before := int64(-1)
+	if !c.deleteHeaders.Load() {
+		feed, err := c.changesPage(ctx, 0, 1)
+		if err != nil {
+			return flagcache.Change{}, err
+		}
+		before = feed.Revision
+	}
+	var fill fillToken
+	if c.cache != nil {
+		fill = c.cache.beginFill()
+	}
+	rep, err := c.do(ctx, call{method: http.MethodDelete, path: flagPath(id), id: id, ifMatch: expectedVersion})
+	if err != nil {
+		return flagcache.Change{}, err
+	}
+	ch := flagcache.Change{Op: flagcache.OpDelete, ID: id}
+	if expectedVersion > 0 {
+		ch.Version = expectedVersion + 1
+	}
+	if v, r, ok := tombstoneHeaders(rep.header); ok {
+		c.deleteHeaders.Store(true)
+		ch.Version, ch.Revision = v, r
+	} else if before >= 0 {
+		if found, ok := c.findTombstone(ctx, id, before); ok {
+			ch = found
+		}
+	}
+	if c.cache != nil && ch.Version > 0 {
+		c.cache.install(fill, id, entry{version: ch.Version})
+	} else if c.cache != nil {
+		c.cache.drop(id)
+	}
+	return ch, nil
+}
+
+// tombstoneHeaders reads the tombstone's version (ETag) and revision
+// (X-Flagcache-Revision) from a DELETE response, when the daemon sends them.
+func tombstoneHeaders(h http.Header) (version, revision int64, ok bool) {
+	tag, rev := h.Get("ETag"), h.Get(revisionHeader)
+	if tag == "" || rev == "" {
+		return 0, 0, false
+	}
+	version, err := flagcache.ParseETag(tag)
+	if err != nil {
+		return 0, 0, false
+	}
+	revision, err = strconv.ParseInt(rev, 10, 64)
+	return version, revision, err == nil && revision > 0
+}
+
+// findTombstone looks for the delete of id in the feed after revision
+// before. The feed is compacted, so the id appears at most once, at its
+// latest write: a delete there is ours unless the id was re-created and
+// deleted again meanwhile, which the caller cannot tell apart anyway.
+func (c *Client) findTombstone(ctx context.Context, id flagcache.ID, before int64) (flagcache.Change, bool) {
+	after := before
+	for {
+		feed, err := c.changesPage(ctx, after, MaxPage)
+		if err != nil {
+			return flagcache.Change{}, false
+		}
+		for _, ch := range feed.Changes {
+			if ch.ID == id {
+				return ch, ch.Op == flagcache.OpDelete
+			}
+			after = ch.Revision
+		}
+		if len(feed.Changes) < MaxPage {
+			return flagcache.Change{}, false
+		}
+	}
+}
+
+// ModifiedSince returns the flags updated after t, oldest first
+// (GET /v1/flags:modifiedSince).
+func (c *Client) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
+	vals := url.Values{"since": {t.UTC().Format(time.RFC3339Nano)}}
+	rep, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/flags:modifiedSince", query: vals, read: true})
+	if err != nil {
+		return nil, err
+	}
+	var res flagsResponse
+	if err := decode(rep.body, &res); err != nil {
+		return nil, err
+	}
+	return res.Flags, nil
+}
+
+// Changes returns the change feed after the revision after
+// (GET /v1/changes). A limit of 0 (no limit) or above MaxPage is read page
+// by page; if an id is written again while paging it appears once, at its
+// latest write, as in one read of a compacted feed.
+func (c *Client) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
+	switch {
+	case after < 0:
+		return nil, flagcache.Invalid("after", "must not be negative")
+	case limit < 0:
+		return nil, flagcache.Invalid("limit", "must not be negative")
+	}
+	if limit > 0 && limit <= MaxPage {
+		return c.changesPage(ctx, after, limit)
+	}
+	out := &flagcache.ChangeFeed{}
+	at := map[flagcache.ID]int{} // index in out.Changes
+	for {
+		n := MaxPage
+		if limit > 0 {
+			n = min(limit-len(out.Changes), MaxPage)
+		}
+		feed, err := c.changesPage(ctx, after, n)
+		if err != nil {
+			return nil, err
+		}
+		out.Revision = feed.Revision
+		for _, ch := range feed.Changes {
+			if i, ok := at[ch.ID]; ok {
+				out.Changes[i].Op = "" // superseded: dropped below
+			}
+			at[ch.ID] = len(out.Changes)
+			out.Changes = append(out.Changes, ch)
+			after = ch.Revision
+		}
+		if len(feed.Changes) < n || (limit > 0 && len(out.Changes) >= limit) {
+			break
+		}
+	}
+	out.Changes = slices.DeleteFunc(out.Changes, func(ch flagcache.Change) bool { return ch.Op == "" })
+	return out, nil
+}
+
+func (c *Client) changesPage(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
+	vals := url.Values{"after": {strconv.FormatInt(after, 10)}, "limit": {strconv.Itoa(limit)}}
+	rep, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/changes", query: vals, read: true})
+	if err != nil {
+		return nil, err
+	}
+	var feed flagcache.ChangeFeed
+	if err := decode(rep.body, &feed); err != nil {
+		return nil, err
+	}
+	return &feed, nil
+}
+
+func decodeStored(body []byte) (*flagcache.Stored, error) {
+	var s flagcache.Stored
+	if err := decode(body, &s); err != nil {
+		return nil, err
+	}
+	if s.Definition == nil {
+		return nil, fmt.Errorf("client: the response has no definition: %s", truncate(string(body), 200))
+	}
+	return &s, nil
+}
+
+// decode decodes a success body; a body that does not decode is a server
+// (or proxy) fault, not the caller's.
+func decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("client: decoding the response: %w (body %s)", err, truncate(string(body), 200))
+	}
+	return nil
+}

@@ -2,40 +2,27 @@ package rediskv_test
 
 import (
 	"context"
-	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/redistest"
 	"github.com/flagcache/flagcache/internal/testenv"
 	"github.com/flagcache/flagcache/rediskv"
 	"github.com/flagcache/flagcache/storetest"
 )
 
-// clusterEnv names the seed addresses of a Redis Cluster, comma separated,
-// for TestCluster. Unlike the single Redis it is optional: most machines
-// have none, so the test skips quietly when it is unset.
-const clusterEnv = "FLAGCACHE_TEST_REDIS_CLUSTER"
-
 // TestCluster runs the conformance suite and the cache through a
-// ClusterClient: the store's keys share one slot, so its scripts and
-// MULTI run, and the cache's keys spread over the nodes.
+// ClusterClient on a private Redis Cluster (3 primaries, 3 replicas): the
+// store's keys share one slot, so its scripts and MULTI run, and the
+// cache's keys spread over the nodes.
 func TestCluster(t *testing.T) {
-	addrs := os.Getenv(clusterEnv)
-	if addrs == "" {
-		t.Skip(clusterEnv + " is not set")
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
 	}
-	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
-	t.Cleanup(func() { client.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		testenv.Unreachable(t, "Redis Cluster", err)
-	}
+	client := redistest.StartCluster(t).Client()
 	cleanup := func(t *testing.T, prefix string) {
 		t.Cleanup(func() {
 			err := client.ForEachMaster(context.Background(), func(ctx context.Context, node *redis.Client) error {

@@ -70,7 +70,13 @@ func jsonError(err error) error {
 	case errors.As(err, &syntax):
 		return flagcache.Invalid("body", "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
 	case errors.As(err, &wrongType):
+		// The field is the decoder's (Field) or the path that
+		// flagcache.Definition's decoder puts before the error ("kind: ").
 		field := wrongType.Field
+		if field == "" {
+			prefix := strings.TrimSuffix(strings.TrimSuffix(err.Error(), wrongType.Error()), ": ")
+			field = strings.ReplaceAll(prefix, ": ", ".")
+		}
 		if field == "" {
 			field = "body"
 		}

@@ -10,7 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flagcache/flagcache"
 )
@@ -52,6 +56,9 @@ type Options struct {
 	// MeterProvider gets the HTTP instruments (requests and latency by
 	// route and status). Default: no metrics recorded.
 	MeterProvider metric.MeterProvider
+	// TracerProvider, when set, gets a server span per request (continuing
+	// an incoming W3C traceparent). Nil: no spans.
+	TracerProvider trace.TracerProvider
 	// Metrics serves GET /metrics (see NewPrometheus). Nil: 404.
 	Metrics http.Handler
 	// ReadyChecks are reported by /readyz beside the source check.
@@ -112,6 +119,7 @@ type Handler struct {
 	log     *slog.Logger
 	auth    authenticator
 	metrics *instruments
+	tracer  trace.Tracer // nil without Options.TracerProvider
 	mux     *http.ServeMux
 	writes  Broadcaster // wakes watch streams after writes through h
 
@@ -141,6 +149,9 @@ func NewHandler(store flagcache.Store, opts Options) (*Handler, error) {
 		done:    make(chan struct{}),
 	}
 	h.hits, _ = store.(flagcache.HitReader)
+	if opts.TracerProvider != nil {
+		h.tracer = opts.TracerProvider.Tracer("github.com/flagcache/flagcache/httpapi")
+	}
 	h.routes()
 	return h, nil
 }
@@ -230,6 +241,11 @@ func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		if h.tracer != nil {
+			var span trace.Span
+			r, span = h.startSpan(r, route)
+			defer func() { endSpan(span, sw.code()) }()
+		}
 		err := h.auth.check(sw, r, scope)
 		if err == nil {
 			err = fn(sw, r)
@@ -243,6 +259,24 @@ func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
 			slog.String("method", r.Method), slog.String("route", route),
 			slog.Int("status", sw.code()), slog.Duration("duration", elapsed))
 	})
+}
+
+// startSpan starts the server span of a request, as the child of the
+// caller's span when the request carries a traceparent.
+func (h *Handler) startSpan(r *http.Request, route string) (*http.Request, trace.Span) {
+	ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := h.tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", knownMethod(r.Method)),
+			attribute.String("http.route", route), attribute.String("request_id", RequestID(ctx))))
+	return r.WithContext(ctx), span
+}
+
+func endSpan(span trace.Span, status int) {
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
 }
 
 // ServeHTTP implements http.Handler.

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/memstore"
@@ -186,5 +189,30 @@ func TestNewHandlerRejectsBadTokens(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("t", "token", tok)
 	if strings.Contains(logs.String()+tok.String(), "hunter2") {
 		t.Errorf("a token formats with its secret: %s %s", logs.String(), tok)
+	}
+}
+
+func TestTracing(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	srv, _ := newServer(t, memstore.New(memstore.Options{}), httpapi.Options{TracerProvider: tp})
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	get(t, "GET", srv.URL+"/v1/flags/missing", "traceparent: 00-"+traceID+"-00f067aa0ba902b7-01")
+	spans := recorder.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("got %d spans, want 1", len(spans))
+	}
+	s := spans[0]
+	if s.Name() != "GET /v1/flags/{id}" || s.SpanContext().TraceID().String() != traceID || s.Parent().SpanID().String() != "00f067aa0ba902b7" {
+		t.Errorf("got span %q trace %s parent %s, want GET /v1/flags/{id} in the caller's trace", s.Name(), s.SpanContext().TraceID(), s.Parent().SpanID())
+	}
+	var status int64
+	for _, a := range s.Attributes() {
+		if a.Key == "http.response.status_code" {
+			status = a.Value.AsInt64()
+		}
+	}
+	if status != 404 {
+		t.Errorf("got status attribute %d, want 404", status)
 	}
 }

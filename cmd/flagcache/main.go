@@ -1,8 +1,9 @@
 // Command flagcache is the flagcache daemon and its admin tool.
 //
-//	flagcache serve     run the HTTP API (embedded store in ./flagcache-data by default)
-//	flagcache migrate   apply the Postgres migrations
-//	flagcache version   print the version
+//	flagcache serve         run the HTTP API (embedded store in ./flagcache-data by default)
+//	flagcache migrate       apply the Postgres migrations
+//	flagcache healthcheck   probe a running daemon (the container's HEALTHCHECK)
+//	flagcache version       print the version
 //
 // main only wires the process (signals, exit code) to run, so tests drive
 // the very same code in-process.
@@ -51,6 +52,7 @@ type command struct {
 var commands = []command{
 	{"serve", "run the HTTP API daemon", (*cli).serve},
 	{"migrate", "apply the Postgres schema migrations", (*cli).migrate},
+	{"healthcheck", "probe a running daemon (for container health checks)", (*cli).healthcheck},
 	{"version", "print the version", (*cli).version},
 }
 
@@ -93,7 +95,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 func (c *cli) usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: flagcache <command> [flags]\n\nCommands:")
 	for _, cmd := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", cmd.name, cmd.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'flagcache <command> -h' for the flags of a command.")
 }

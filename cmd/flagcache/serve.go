@@ -12,6 +12,7 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/internal/config"
@@ -82,6 +83,7 @@ type daemon struct {
 	log        *slog.Logger
 	closeStore func() error
 	meter      *sdkmetric.MeterProvider
+	tracer     *sdktrace.TracerProvider
 	handler    *httpapi.Handler
 	server     *http.Server
 	listener   net.Listener
@@ -110,6 +112,14 @@ func startDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (*dae
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 		d.meter, opts.MeterProvider, opts.Metrics = mp, mp, metrics
+	}
+	if cfg.Metrics.OTLPEndpoint != "" {
+		tp, err := startTracing(ctx, cfg.Metrics.OTLPEndpoint, log)
+		if err != nil {
+			d.close()
+			return nil, fmt.Errorf("metrics.otlp_endpoint: %w", err)
+		}
+		d.tracer, opts.TracerProvider = tp, tp
 	}
 	store, closeStore, err := buildStore(ctx, cfg, log, &opts)
 	if err != nil {
@@ -179,11 +189,16 @@ func (d *daemon) close() error {
 			errs = append(errs, fmt.Errorf("closing the store: %w", err))
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	if d.meter != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		if err := d.meter.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("closing metrics: %w", err))
+		}
+	}
+	if d.tracer != nil {
+		if err := d.tracer.Shutdown(ctx); err != nil {
+			d.log.Warn("flushing traces failed", slog.String("error", err.Error()))
 		}
 	}
 	if len(errs) == 0 {

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -184,4 +187,28 @@ func TestWatchExpiredCursor(t *testing.T) {
 	want(t, d.do(t, "GET", "/v1/watch?after=1", ""), 410, "resync_needed")
 	w := d.watch(t, "?after=0") // a full sync never expires
 	w.close()
+}
+
+// TestOTLPTraces: with metrics.otlp_endpoint set, request spans reach the
+// collector (flushed at shutdown at the latest).
+func TestOTLPTraces(t *testing.T) {
+	received := make(chan string, 100)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		received <- r.URL.Path + " " + string(body)
+	}))
+	defer collector.Close()
+	d := startServe(t, map[string]string{"FLAGCACHE_METRICS_OTLP_ENDPOINT": collector.URL})
+	want(t, d.do(t, "GET", "/v1/flags/traced", ""), 404, "not_found")
+	if code := d.stop(); code != 0 {
+		t.Fatalf("got exit code %d", code)
+	}
+	select {
+	case got := <-received:
+		if !strings.HasPrefix(got, "/v1/traces ") || !strings.Contains(got, "/v1/flags/{id}") {
+			t.Fatalf("got %.200q, want an export to /v1/traces with the request span", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no trace export reached the collector")
+	}
 }

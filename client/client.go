@@ -60,6 +60,10 @@ type Client struct {
 	idle    time.Duration
 	cache   *localCache // nil without WithLocalCache
 
+	// beforeInstall, when set (tests), runs between a Get's remote read
+	// and the install of its answer in the local cache.
+	beforeInstall func(flagcache.ID)
+
 	// deleteHeaders is set once a DELETE response carried the tombstone's
 	// version and revision, so Delete stops looking them up in the feed.
 	deleteHeaders atomic.Bool

@@ -76,6 +76,9 @@ func (c *Client) GetHit(ctx context.Context, id flagcache.ID) (flagcache.Hit, er
 	}
 	fill := c.cache.beginFill()
 	hit, err := c.getRemote(ctx, id)
+	if c.beforeInstall != nil {
+		c.beforeInstall(id)
+	}
 	switch {
 	case err == nil:
 		c.cache.install(fill, id, entry{stored: hit.Stored, version: hit.Stored.Version})

@@ -1,0 +1,132 @@
+package client_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/client"
+	"github.com/flagcache/flagcache/httpapi"
+	"github.com/flagcache/flagcache/memstore"
+)
+
+// List, Changes and GetMany beyond the API's page size read page after page.
+func TestPaging(t *testing.T) {
+	const n = 2500
+	store := memstore.New(memstore.Options{})
+	ctx := ctxFor(t)
+	ids := make([]flagcache.ID, n)
+	for i := range n {
+		ids[i] = flagcache.ID(fmt.Sprintf("f%05d", i))
+		if _, err := store.Create(ctx, boolFlag(t, string(ids[i]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter := &countingTransport{next: http.DefaultTransport}
+	c := newClient(t, startDaemon(t, store, httpapi.Options{}).URL, client.WithHTTPClient(&http.Client{Transport: counter}))
+
+	for _, tc := range []struct {
+		name          string
+		q             flagcache.Query
+		first, length int
+		requests      int
+	}{
+		{"no limit", flagcache.Query{}, 0, n, 3},
+		{"offset and limit above a page", flagcache.Query{Offset: 100, Limit: 1500}, 100, 1500, 2},
+		{"one page", flagcache.Query{Offset: 10, Limit: 5}, 10, 5, 1},
+		{"past the end", flagcache.Query{Offset: n + 1}, 0, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counter.count("GET /v1/flags")
+			got, err := c.List(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.length {
+				t.Fatalf("got %d flags, want %d", len(got), tc.length)
+			}
+			for i, s := range got {
+				if want := ids[tc.first+i]; s.Definition.ID != want {
+					t.Fatalf("flag %d: got %s, want %s", i, s.Definition.ID, want)
+				}
+			}
+			if r := counter.count("GET /v1/flags") - before; r != tc.requests {
+				t.Errorf("%d requests, want %d", r, tc.requests)
+			}
+		})
+	}
+
+	feed, err := c.Changes(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feed.Changes) != n || feed.Revision != n || feed.Changes[n-1].Revision != n {
+		t.Errorf("Changes(0, 0): %d changes up to revision %d, want %d", len(feed.Changes), feed.Revision, n)
+	}
+	feed, err = c.Changes(ctx, 100, 1200)
+	if err != nil || len(feed.Changes) != 1200 || feed.Changes[0].Revision != 101 {
+		t.Errorf("Changes(100, 1200): %d changes from %v, %v; want 1200 from 101", len(feed.Changes), feed.Changes[0].Revision, err)
+	}
+
+	found, err := c.GetMany(ctx, append(ids, "missing", ids[0]))
+	if err != nil || len(found) != n {
+		t.Errorf("GetMany of %d ids: %d found, %v", n+2, len(found), err)
+	}
+	if got := counter.count("POST /v1/flags:batchGet"); got != 3 {
+		t.Errorf("GetMany: %d batches, want 3", got)
+	}
+}
+
+// When the daemon reports the tombstone in the DELETE response's headers,
+// Delete uses them and stops reading the change feed.
+func TestDeleteHeaders(t *testing.T) {
+	store := memstore.New(memstore.Options{})
+	h, err := httpapi.NewHandler(store, httpapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A daemon that sets ETag and X-Flagcache-Revision on 204: the
+	// wrapper reads them from the store after the handler's delete.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodDelete {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code == http.StatusNoContent {
+			feed, _ := store.Changes(r.Context(), 0, 0)
+			last := feed.Changes[len(feed.Changes)-1]
+			w.Header().Set("ETag", flagcache.ETag(last.Version))
+			w.Header().Set("X-Flagcache-Revision", strconv.FormatInt(last.Revision, 10))
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	counter := &countingTransport{next: http.DefaultTransport}
+	c := newClient(t, srv.URL, client.WithHTTPClient(&http.Client{Transport: counter}))
+	ctx := ctxFor(t)
+	for _, id := range []string{"a", "b"} {
+		mustCreate(t, c, id)
+		if _, err := c.Update(ctx, boolFlag(t, id), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range []flagcache.ID{"a", "b"} {
+		del, err := c.Delete(ctx, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (flagcache.Change{Op: flagcache.OpDelete, ID: id, Version: 3, Revision: int64(5 + i)}); del != want {
+			t.Errorf("Delete(%s): got %+v, want %+v", id, del, want)
+		}
+	}
+	// The first delete did not know the daemon sends the headers yet.
+	if got := counter.count("GET /v1/changes"); got != 1 {
+		t.Errorf("%d change-feed reads, want 1 (before the first delete only)", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,10 @@ type Handler interface {
 type SubscriberOptions struct {
 	// Channel to subscribe to; default DefaultChannel.
 	Channel string
+	// Sharded uses Redis 7 sharded pub/sub (SSUBSCRIBE): on a Cluster the
+	// channel lives on the shard owning its slot instead of being broadcast
+	// over the cluster bus. Publishers must use sharded publishing too.
+	Sharded bool
 	// HealthInterval: after this long without traffic the subscriber pings
 	// the connection; a failed ping is a gap. Default 5s.
 	HealthInterval time.Duration
@@ -36,7 +41,9 @@ type SubscriberOptions struct {
 
 // Subscriber listens for invalidations until Close.
 type Subscriber struct {
+	client redis.UniversalClient
 	ps     *redis.PubSub
+	mu     sync.Mutex // guards ps, replaced when a shard drops the subscription
 	h      Handler
 	opts   SubscriberOptions
 	cancel context.CancelFunc
@@ -60,33 +67,56 @@ func Subscribe(ctx context.Context, client redis.UniversalClient, h Handler, opt
 	if opts.MaxRetryBackoff < opts.RetryBackoff {
 		opts.MaxRetryBackoff = max(5*time.Second, opts.RetryBackoff)
 	}
-	ps := client.Subscribe(ctx, opts.Channel)
+	s := &Subscriber{client: client, h: h, opts: opts, done: make(chan struct{})}
+	ps, err := s.subscribe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.ps = ps
+	loopCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.loop(loopCtx)
+	return s, nil
+}
+
+// subscribe opens a subscription and waits for its confirmation.
+func (s *Subscriber) subscribe(ctx context.Context) (*redis.PubSub, error) {
+	kind, ps := "subscribe", (*redis.PubSub)(nil)
+	if s.opts.Sharded {
+		kind, ps = "ssubscribe", s.client.SSubscribe(ctx, s.opts.Channel)
+	} else {
+		ps = s.client.Subscribe(ctx, s.opts.Channel)
+	}
 	msg, err := ps.Receive(ctx)
 	if err == nil {
-		if sub, ok := msg.(*redis.Subscription); !ok || sub.Kind != "subscribe" {
-			err = fmt.Errorf("invalidation: unexpected first reply %T", msg)
+		if sub, ok := msg.(*redis.Subscription); !ok || sub.Kind != kind {
+			err = fmt.Errorf("invalidation: unexpected first reply %v", msg)
 		}
 	}
 	if err != nil {
 		ps.Close()
-		return nil, fmt.Errorf("invalidation: subscribe %s: %w", opts.Channel, err)
+		return nil, fmt.Errorf("invalidation: %s %s: %w", kind, s.opts.Channel, err)
 	}
-	loopCtx, cancel := context.WithCancel(context.Background())
-	s := &Subscriber{ps: ps, h: h, opts: opts, cancel: cancel, done: make(chan struct{})}
-	go s.loop(loopCtx)
-	return s, nil
+	return ps, nil
 }
 
 // Close stops the subscriber and waits for its goroutine.
 func (s *Subscriber) Close() error {
 	s.cancel()
+	s.mu.Lock()
 	err := s.ps.Close()
+	s.mu.Unlock()
 	<-s.done
 	return err
 }
 
 func (s *Subscriber) loop(ctx context.Context) {
 	defer close(s.done)
+	defer func() { // a subscription made by a racing resubscribe
+		s.mu.Lock()
+		s.ps.Close()
+		s.mu.Unlock()
+	}()
 	backoff := s.opts.RetryBackoff
 	for {
 		msg, err := s.ps.ReceiveTimeout(ctx, s.opts.HealthInterval)
@@ -123,14 +153,43 @@ func (s *Subscriber) loop(ctx context.Context) {
 			}
 			s.h.Invalidate(inv)
 		case *redis.Subscription:
-			// The first confirmation was consumed by Subscribe: any other
-			// one means go-redis reconnected, and messages published
-			// while it did are lost.
-			if m.Kind == "subscribe" {
+			switch m.Kind {
+			case "subscribe", "ssubscribe":
+				// The first confirmation was consumed by Subscribe: any
+				// other one means go-redis reconnected, and messages
+				// published while it did are lost.
 				s.h.Gap("re-subscribed after a dropped connection")
+			case "sunsubscribe":
+				// The shard no longer serves the channel's slot (a
+				// failover or a slot migration): subscribe again where
+				// it now lives.
+				s.h.Gap("shard dropped the subscription")
+				s.resubscribe(ctx)
 			}
 		case *redis.Pong:
 		}
+	}
+}
+
+// resubscribe replaces the subscription, retrying with backoff until it is
+// confirmed or the subscriber closes.
+func (s *Subscriber) resubscribe(ctx context.Context) {
+	backoff := s.opts.RetryBackoff
+	for ctx.Err() == nil {
+		ps, err := s.subscribe(ctx)
+		if err == nil {
+			s.mu.Lock()
+			old := s.ps
+			s.ps = ps
+			s.mu.Unlock()
+			old.Close()
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, s.opts.MaxRetryBackoff)
 	}
 }
 

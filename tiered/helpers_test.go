@@ -77,6 +77,7 @@ type nodeConfig struct {
 	client  redis.UniversalClient // nil: no Redis tier, no invalidations
 	prefix  string                // cache prefix and channel, shared by a cluster of nodes
 	noCache bool                  // subscribe to invalidations but skip the Redis tier
+	sharded bool                  // sharded pub/sub (SSUBSCRIBE/SPUBLISH)
 	opts    tiered.Options
 }
 
@@ -90,6 +91,9 @@ func newNode(t *testing.T, source flagcache.Store, cfg nodeConfig) *node {
 			opts.Cache = n.cache
 		}
 		opts.Publisher = invalidation.NewPublisher(cfg.client, cfg.prefix+":inv")
+		if cfg.sharded {
+			opts.Publisher = invalidation.NewShardedPublisher(cfg.client, cfg.prefix+":inv")
+		}
 	}
 	n.Store = tiered.New(source, opts)
 	t.Cleanup(func() {
@@ -101,7 +105,7 @@ func newNode(t *testing.T, source flagcache.Store, cfg nodeConfig) *node {
 	if cfg.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		err := n.Subscribe(ctx, cfg.client, invalidation.SubscriberOptions{Channel: cfg.prefix + ":inv", HealthInterval: 200 * time.Millisecond})
+		err := n.Subscribe(ctx, cfg.client, invalidation.SubscriberOptions{Channel: cfg.prefix + ":inv", Sharded: cfg.sharded, HealthInterval: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("subscribe: %v", err)
 		}

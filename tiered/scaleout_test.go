@@ -45,14 +45,20 @@ func TestFailover(t *testing.T) {
 		t.Skip("starts a Redis Cluster and a Sentinel set-up")
 	}
 	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T) (redis.UniversalClient, redis.UniversalClient, func())
+		name    string
+		sharded bool
+		run     func(t *testing.T) (redis.UniversalClient, redis.UniversalClient, func())
 	}{
-		{"cluster", func(t *testing.T) (redis.UniversalClient, redis.UniversalClient, func()) {
+		{"cluster", false, func(t *testing.T) (redis.UniversalClient, redis.UniversalClient, func()) {
 			c := redistest.StartCluster(t)
 			return c.Client(), c.Client(), func() { t.Logf("killed primary %s", c.KillPrimaryOf("failover:cache:f0")) }
 		}},
-		{"sentinel", func(t *testing.T) (redis.UniversalClient, redis.UniversalClient, func()) {
+		{"cluster-sharded-pubsub", true, func(t *testing.T) (redis.UniversalClient, redis.UniversalClient, func()) {
+			c := redistest.StartCluster(t)
+			// Kill the primary holding the invalidation channel's slot.
+			return c.Client(), c.Client(), func() { t.Logf("killed primary %s", c.KillPrimaryOf("failover:inv")) }
+		}},
+		{"sentinel", false, func(t *testing.T) (redis.UniversalClient, redis.UniversalClient, func()) {
 			s := redistest.StartSentinel(t)
 			return s.Client(), s.Client(), s.KillPrimary
 		}},
@@ -60,8 +66,8 @@ func TestFailover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ca, cb, kill := tc.run(t)
 			src, _ := pgtest.NewStore(t, pgsource.Options{})
-			a := newNode(t, src, nodeConfig{client: ca, prefix: "failover"})
-			b := newNode(t, src, nodeConfig{client: cb, prefix: "failover"})
+			a := newNode(t, src, nodeConfig{client: ca, prefix: "failover", sharded: tc.sharded})
+			b := newNode(t, src, nodeConfig{client: cb, prefix: "failover", sharded: tc.sharded})
 			const flags = 8
 			defs := make([]*flagcache.Definition, flags)
 			for i := range defs {

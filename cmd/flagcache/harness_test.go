@@ -49,7 +49,9 @@ func startServe(t *testing.T, env map[string]string, args ...string) *testDaemon
 
 	logs := &lockedBuffer{}
 	addr := make(chan string, 1)
+	logsDone := make(chan struct{})
 	go func() {
+		defer close(logsDone)
 		sc := bufio.NewScanner(stderrR)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -80,6 +82,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *testDaemon
 			cancel()
 			select {
 			case code = <-exited:
+				<-logsDone // every log line is in d.logs
 			case <-time.After(20 * time.Second):
 				t.Errorf("flagcache serve did not stop within 20s of its context ending")
 			}

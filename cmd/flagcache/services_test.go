@@ -12,9 +12,11 @@ import (
 	"github.com/flagcache/flagcache/internal/testenv"
 )
 
-// TestAPIPostgres runs `flagcache migrate` on a schema of its own (twice:
-// it is idempotent), then the whole API walk on the Postgres source.
-func TestAPIPostgres(t *testing.T) {
+// postgresEnv returns the environment of a daemon on a Postgres schema of
+// its own, migrated by `flagcache migrate` (run twice: it is idempotent).
+// The schema is dropped when the test ends.
+func postgresEnv(t *testing.T) map[string]string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, testenv.PostgresDSN())
@@ -41,13 +43,13 @@ func TestAPIPostgres(t *testing.T) {
 			t.Fatalf("migrate: got %d %q %q, want 0 and up to date", code, stdout, stderr)
 		}
 	}
-	d := startServe(t, env)
-	testAPI(t, d)
+	return env
 }
 
-// TestAPIRedis runs the API walk on the Redis source, under a key prefix
-// of its own.
-func TestAPIRedis(t *testing.T) {
+// redisEnv adds to env the settings of a Redis under a key prefix and
+// invalidation channel of the test's own; its keys are removed at the end.
+func redisEnv(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -65,10 +67,70 @@ func TestAPIRedis(t *testing.T) {
 		}
 		client.Close()
 	})
-	d := startServe(t, map[string]string{
-		"FLAGCACHE_SOURCE_KIND":  "redis",
-		"FLAGCACHE_REDIS_ADDRS":  testenv.RedisAddr(),
-		"FLAGCACHE_REDIS_PREFIX": prefix,
-	})
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["FLAGCACHE_REDIS_ADDRS"] = testenv.RedisAddr()
+	env["FLAGCACHE_REDIS_PREFIX"] = prefix
+	env["FLAGCACHE_REDIS_INVALIDATION_CHANNEL"] = prefix + ":invalidations"
+	return env
+}
+
+// TestAPIPostgres walks the API on the Postgres source with the Redis
+// cache tier: the full sidecar configuration.
+func TestAPIPostgres(t *testing.T) {
+	d := startServe(t, redisEnv(t, postgresEnv(t)))
 	testAPI(t, d)
+	r := d.do(t, "GET", "/readyz", "")
+	if r.status != 200 || !strings.Contains(string(r.body), `"redis":"up"`) || !strings.Contains(string(r.body), `"source":"up"`) {
+		t.Fatalf("readyz: got %d %s, want source and redis up", r.status, r.body)
+	}
+}
+
+// TestAPIRedis walks the API on the Redis source.
+func TestAPIRedis(t *testing.T) {
+	env := redisEnv(t, nil)
+	env["FLAGCACHE_SOURCE_KIND"] = "redis"
+	testAPI(t, startServe(t, env))
+}
+
+// TestAPIBareSource walks the API with the cache tiers off.
+func TestAPIBareSource(t *testing.T) {
+	d := startServe(t, map[string]string{"FLAGCACHE_CACHE_LRU_SIZE": "0"})
+	testAPI(t, d)
+	if tier := d.do(t, "GET", "/v1/flags/new-checkout", "").header.Get("X-Flagcache-Tier"); tier != "source" {
+		t.Fatalf("got tier %q, want source", tier)
+	}
+}
+
+// TestTwoSidecars: two daemons share one Postgres and one Redis; a write
+// through one is seen by the other at once (invalidation), and reads are
+// then served from its LRU.
+func TestTwoSidecars(t *testing.T) {
+	env := redisEnv(t, postgresEnv(t))
+	a, b := startServe(t, env), startServe(t, env)
+	want(t, a.do(t, "POST", "/v1/flags", `{"id":"shared","name":"Shared","kind":"boolean","default_value":false}`), 201, "")
+	want(t, b.do(t, "GET", "/v1/flags/shared", ""), 200, "")
+	if tier := b.do(t, "GET", "/v1/flags/shared", "").header.Get("X-Flagcache-Tier"); tier != "lru" {
+		t.Fatalf("second read on b: got tier %q, want lru", tier)
+	}
+	want(t, a.do(t, "PUT", "/v1/flags/shared", `{"name":"Shared","kind":"boolean","default_value":true}`, `If-Match: "v1"`), 200, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := b.do(t, "GET", "/v1/flags/shared", "")
+		if mustStored(t, r).Version == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b still serves version 1 (tier %s) 5s after the write on a", r.header.Get("X-Flagcache-Tier"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want(t, a.do(t, "DELETE", "/v1/flags/shared", ""), 204, "")
+	for deadline = time.Now().Add(5 * time.Second); b.do(t, "GET", "/v1/flags/shared", "").status != 404; {
+		if time.Now().After(deadline) {
+			t.Fatal("b still serves the flag 5s after its delete on a")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -16,28 +16,87 @@ import (
 	"github.com/flagcache/flagcache/boltsource"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/internal/config"
+	"github.com/flagcache/flagcache/invalidation"
 	"github.com/flagcache/flagcache/memstore"
 	"github.com/flagcache/flagcache/pgsource"
 	"github.com/flagcache/flagcache/rediskv"
+	"github.com/flagcache/flagcache/tiered"
 )
 
 // buildStore returns the store the API serves and the function that closes
-// it. It may add readiness checks and a Notifier to opts.
-//
-// TIERED HOOK: this is where the tiered store (LRU → Redis → source) plugs
-// in. Today it serves the bare source; with tiered it becomes
-//
-//	store := tiered.New(source, tiered.Options{LRUSize: cfg.Cache.LRUSize, ...,
-//		Cache: rediskv.NewCache(redisClient(cfg.Redis), ...), MeterProvider: opts.MeterProvider})
-//	opts.Notifier = ...              // invalidations wake watch streams
-//	opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "redis", Check: ...})
-//	return store, func() error { return errors.Join(store.Close(), closeSource()) }, nil
+// it: the source of truth behind the tiered store (in-process LRU, then the
+// Redis cache when redis.addrs is set), with invalidations between sidecars
+// over Redis pub/sub. cache.lru_size = 0 serves the bare source. It adds
+// the Redis readiness check to opts.
 func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *httpapi.Options) (flagcache.Store, func() error, error) {
 	source, closeSource, err := openSource(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("source %s: %w", cfg.Source.Kind, err)
 	}
-	return source, closeSource, nil
+	if cfg.Cache.LRUSize == 0 {
+		return source, closeSource, nil
+	}
+	topts := tiered.Options{
+		LRUSize:        cfg.Cache.LRUSize,
+		LRUTTL:         cfg.Cache.LRUTTL,
+		NegativeTTL:    cfg.Cache.NegativeTTL,
+		MeterProvider:  opts.MeterProvider,
+		TracerProvider: opts.TracerProvider,
+		Logger:         log,
+	}
+	var client redis.UniversalClient
+	if len(cfg.Redis.Addrs) > 0 {
+		client = redisClient(cfg.Redis)
+		if cfg.Source.Kind != "redis" { // a Redis source needs no Redis cache
+			topts.Cache = rediskv.NewCache(client, rediskv.CacheOptions{Prefix: cfg.Redis.Prefix + ":cache", TTL: cfg.Redis.TTL, Logger: log})
+		}
+		topts.Publisher = invalidation.NewPublisher(client, cfg.Redis.InvalidationChannel)
+		opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error {
+			return client.Ping(ctx).Err()
+		}})
+	}
+	store := tiered.New(source, topts)
+	stopSubscribing := func() {}
+	if client != nil {
+		stopSubscribing = subscribe(store, client, cfg.Redis.InvalidationChannel, log)
+	}
+	return store, func() error {
+		stopSubscribing()
+		err := errors.Join(store.Close(), closeSource())
+		if client != nil {
+			err = errors.Join(err, client.Close())
+		}
+		return err
+	}, nil
+}
+
+// subscribe starts listening for invalidations, retrying in the background
+// while Redis is down (the store's periodic resync bounds staleness
+// meanwhile). The returned function stops the retries and waits for them.
+func subscribe(store *tiered.Store, client redis.UniversalClient, channel string, log *slog.Logger) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		backoff := 100 * time.Millisecond
+		for {
+			attempt, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
+			err := store.Subscribe(attempt, client, invalidation.SubscriberOptions{Channel: channel})
+			cancelAttempt()
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			log.Warn("cannot subscribe to invalidations yet; retrying", slog.String("channel", channel),
+				slog.Duration("retry_in", backoff), slog.String("error", err.Error()))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // openSource opens the source of truth named by source.kind. Network

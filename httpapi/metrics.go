@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,12 @@ func NewPrometheus() (*sdkmetric.MeterProvider, http.Handler, error) {
 type instruments struct {
 	requests metric.Int64Counter
 	duration metric.Float64Histogram
+	attrs    sync.Map // attrKey → metric.MeasurementOption, built once per combination
+}
+
+type attrKey struct {
+	method, route string
+	status        int
 }
 
 func newInstruments(mp metric.MeterProvider) (*instruments, error) {
@@ -59,11 +66,16 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 }
 
 func (m *instruments) record(ctx context.Context, method, route string, status int, elapsed time.Duration) {
-	attrs := metric.WithAttributeSet(attribute.NewSet(
-		attribute.String("http.request.method", knownMethod(method)),
-		attribute.String("http.route", route),
-		attribute.Int("http.response.status_code", status),
-	))
+	key := attrKey{knownMethod(method), route, status}
+	opt, ok := m.attrs.Load(key)
+	if !ok {
+		opt, _ = m.attrs.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("http.request.method", key.method),
+			attribute.String("http.route", key.route),
+			attribute.Int("http.response.status_code", key.status),
+		)))
+	}
+	attrs := opt.(metric.MeasurementOption)
 	// A request whose client went away still counts.
 	ctx = context.WithoutCancel(ctx)
 	m.requests.Add(ctx, 1, attrs)

@@ -255,9 +255,11 @@ func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
 		}
 		elapsed := time.Since(start)
 		h.metrics.record(r.Context(), r.Method, route, sw.code(), elapsed)
-		logger(r.Context(), h.log).LogAttrs(r.Context(), slog.LevelDebug, "request",
-			slog.String("method", r.Method), slog.String("route", route),
-			slog.Int("status", sw.code()), slog.Duration("duration", elapsed))
+		if h.log.Enabled(r.Context(), slog.LevelDebug) {
+			logger(r.Context(), h.log).LogAttrs(r.Context(), slog.LevelDebug, "request",
+				slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", sw.code()), slog.Duration("duration", elapsed))
+		}
 	})
 }
 

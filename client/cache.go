@@ -223,10 +223,15 @@ func (c *Client) refresher() {
 		lc.mu.Lock()
 		var ids []flagcache.ID
 		for id, st := range lc.refreshing {
-			if st == refreshQueued {
-				lc.refreshing[id] = refreshInFlight
-				ids = append(ids, id)
+			if st != refreshQueued {
+				continue
 			}
+			if cur, ok := lc.lru.Peek(id); ok && cur.version >= lc.announced[id].version {
+				delete(lc.refreshing, id) // a write through this client put it back
+				continue
+			}
+			lc.refreshing[id] = refreshInFlight
+			ids = append(ids, id)
 		}
 		tok := fillToken{epoch: lc.epoch, ok: lc.coherent}
 		lc.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -214,5 +215,46 @@ func TestTracing(t *testing.T) {
 	}
 	if status != 404 {
 		t.Errorf("got status attribute %d, want 404", status)
+	}
+}
+
+// blocking is a store whose Get waits for the caller to give up.
+type blocking struct {
+	flagcache.Store
+	entered chan struct{}
+}
+
+func (b blocking) Get(ctx context.Context, _ flagcache.ID) (*flagcache.Stored, error) {
+	close(b.entered)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A client that goes away is recorded as 499 and gets no error body.
+func TestClientGone(t *testing.T) {
+	mp, metrics, err := httpapi.NewPrometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Shutdown(context.Background())
+	store := blocking{memstore.New(memstore.Options{}), make(chan struct{})}
+	srv, _ := newServer(t, store, httpapi.Options{MeterProvider: mp, Metrics: metrics})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/flags/a", nil)
+	go func() { <-store.entered; cancel() }()
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("the request succeeded")
+	}
+	const want = `flagcache_http_requests_total{http_request_method="GET",http_response_status_code="499",http_route="/v1/flags/{id}"} 1`
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body := get(t, "GET", srv.URL+"/metrics")
+		if strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, body)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -191,3 +191,21 @@ func FuzzDefinitionRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestDefinitionWrongTypes(t *testing.T) {
+	for _, in := range []string{
+		`{"id":"x","variations":{}}`,
+		`{"id":"x","environments":[]}`,
+		`{"id":"x","metadata":"m"}`,
+		`{"id":"x","metadata":{"tags":"t"}}`,
+		`{"id":"x","name":5}`,
+		`{"id":"x","environments":{"p":{"enabled":"yes"}}}`,
+	} {
+		var d flagcache.Definition
+		err := json.Unmarshal([]byte(in), &d)
+		var wrong *json.UnmarshalTypeError
+		if !errors.As(err, &wrong) {
+			t.Errorf("%s: got %v, want a *json.UnmarshalTypeError", in, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"unicode/utf8"
 )
 
@@ -78,7 +79,7 @@ func eachMember(b []byte, fn func(name string, raw []byte) error) error {
 		return nil
 	}
 	if i >= len(b) || b[i] != '{' {
-		return errSyntax
+		return wrongType(b[i:], reflect.TypeFor[map[string]any]())
 	}
 	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
 		if b[i] != '"' {
@@ -109,6 +110,25 @@ func eachMember(b []byte, fn func(name string, raw []byte) error) error {
 	return nil
 }
 
+// wrongType reports a value of another JSON type than want, the way
+// encoding/json does.
+func wrongType(b []byte, want reflect.Type) error {
+	value := "number"
+	if len(b) > 0 {
+		switch b[0] {
+		case '{':
+			value = "object"
+		case '[':
+			value = "array"
+		case '"':
+			value = "string"
+		case 't', 'f':
+			value = "bool"
+		}
+	}
+	return &json.UnmarshalTypeError{Value: value, Type: want}
+}
+
 // eachElement calls fn with every element of the array b (null is empty).
 func eachElement(b []byte, fn func(raw []byte) error) error {
 	i := skipSpace(b, 0)
@@ -116,7 +136,7 @@ func eachElement(b []byte, fn func(raw []byte) error) error {
 		return nil
 	}
 	if i >= len(b) || b[i] != '[' {
-		return errSyntax
+		return wrongType(b[i:], reflect.TypeFor[[]any]())
 	}
 	for i = skipSpace(b, i+1); i < len(b) && b[i] != ']'; {
 		end := skipValue(b, i)

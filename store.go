@@ -29,11 +29,11 @@ func ParseETag(tag string) (int64, error) {
 		tag = tag[2:]
 	}
 	if len(tag) < 4 || tag[0] != '"' || tag[1] != 'v' || tag[len(tag)-1] != '"' {
-		return 0, Invalid("If-Match", "%q is not an entity tag of the form \"v3\"", truncate(tag, 32))
+		return 0, Invalid("If-Match", "%s is not an entity tag of the form \"v3\"", truncate(tag, 32))
 	}
 	v, err := strconv.ParseInt(tag[2:len(tag)-1], 10, 64)
 	if err != nil || v < 1 {
-		return 0, Invalid("If-Match", "%q is not an entity tag of the form \"v3\"", truncate(tag, 32))
+		return 0, Invalid("If-Match", "%s is not an entity tag of the form \"v3\"", truncate(tag, 32))
 	}
 	return v, nil
 }

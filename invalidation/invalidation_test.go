@@ -25,7 +25,7 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) Invalidate(m invalidation.Message) { r.msgs <- m }
-func (r *recorder) Gap(reason string)                  { r.gaps <- reason }
+func (r *recorder) Gap(reason string)                 { r.gaps <- reason }
 
 func (r *recorder) wantMessage(t *testing.T, want invalidation.Message) {
 	t.Helper()

@@ -56,6 +56,21 @@ func (s *Store) invalidate(m invalidation.Message) {
 		s.obs.gaps.Add(1)
 		s.kick(s.repairCh)
 	}
+	if m.Origin != s.opts.Origin {
+		s.changed()
+	}
+}
+
+// OnChange registers f to be called (without locks held, from the
+// invalidation and repair goroutines) each time the store learns of writes
+// made through another sidecar — e.g. to wake watch streams. f must not
+// block. A later call replaces f.
+func (s *Store) OnChange(f func()) { s.onChange.Store(&f) }
+
+func (s *Store) changed() {
+	if f := s.onChange.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // repairLoop runs repairs one at a time: on request, periodically (for
@@ -124,6 +139,7 @@ func (s *Store) repair(ctx context.Context) error {
 	if after < 0 {
 		return s.rebase(ctx)
 	}
+	from := after
 	for {
 		feed, err := s.source.Changes(ctx, after, repairPage)
 		s.sourceResult(err)
@@ -136,6 +152,17 @@ func (s *Store) repair(ctx context.Context) error {
 		for _, c := range feed.Changes {
 			s.applyChange(c)
 			after = c.Revision
+		}
+		if after > from {
+			// The feed had writes nobody announced here; their writers may
+			// have died before updating Redis too. Once the floors just
+			// recorded lapse, a stale Redis entry would be served again:
+			// have runRedisRepair replay them (PutIfNewer skips what
+			// Redis already has).
+			s.redisMayLack(from)
+		}
+		if len(feed.Changes) > 0 {
+			s.changed()
 		}
 		if len(feed.Changes) < repairPage {
 			s.advance(feed.Revision)
@@ -191,7 +218,7 @@ func (s *Store) runRedisRepair() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
 	defer cancel()
-	after, n := since, 0
+	after, n, installed := since, 0, 0
 	for {
 		feed, err := s.source.Changes(ctx, after, repairPage)
 		if errors.Is(err, flagcache.ErrResyncNeeded) {
@@ -204,7 +231,7 @@ func (s *Store) runRedisRepair() bool {
 		}
 		for _, c := range feed.Changes {
 			cctx, ccancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
-			_, err := s.cache.PutIfNewer(cctx, redisEntry(c))
+			ok, err := s.cache.PutIfNewer(cctx, redisEntry(c))
 			ccancel()
 			s.redisResult(err)
 			if err != nil {
@@ -212,6 +239,9 @@ func (s *Store) runRedisRepair() bool {
 				return false
 			}
 			after, n = c.Revision, n+1
+			if ok {
+				installed++
+			}
 		}
 		if len(feed.Changes) < repairPage {
 			break
@@ -223,7 +253,24 @@ func (s *Store) runRedisRepair() bool {
 		s.redisBehind.Store(false)
 	}
 	s.mu.Unlock()
-	s.obs.redisRepaired.Add(int64(n))
-	s.log.Info("tiered: redis repaired", "changes", n)
+	s.obs.redisRepaired.Add(int64(installed))
+	if installed > 0 {
+		s.log.Info("tiered: redis repaired", "changes", n, "installed", installed)
+	}
 	return true
+}
+
+// redisMayLack records that Redis may lack the writes after revision
+// after, for runRedisRepair.
+func (s *Store) redisMayLack(after int64) {
+	if s.cache == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.redisSince < 0 || after < s.redisSince {
+		s.redisSince = after
+	}
+	s.redisGen++
+	s.redisBehind.Store(true)
+	s.mu.Unlock()
 }

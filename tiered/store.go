@@ -113,6 +113,7 @@ type Store struct {
 	obs     *observer
 	clock   *coarseClock
 
+	onChange    atomic.Pointer[func()]
 	sourceDown  atomic.Bool // the last source call failed as unavailable
 	redisBehind atomic.Bool // redisSince >= 0
 

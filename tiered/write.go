@@ -109,13 +109,7 @@ func (s *Store) putRedis(ctx context.Context, c flagcache.Change) {
 		s.redisResult(err)
 	}
 	if err != nil {
-		s.mu.Lock()
-		if s.redisSince < 0 || c.Revision-1 < s.redisSince {
-			s.redisSince = c.Revision - 1
-		}
-		s.redisGen++
-		s.redisBehind.Store(true)
-		s.mu.Unlock()
+		s.redisMayLack(c.Revision - 1)
 		s.log.Warn("tiered: redis missed a write; it will be repaired when redis answers", "id", c.ID, "revision", c.Revision, "err", err)
 	}
 }

@@ -36,6 +36,10 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 	if cfg.Cache.LRUSize == 0 {
 		return source, closeSource, nil
 	}
+	// Writes through other sidecars wake this daemon's watch streams as
+	// soon as their invalidation arrives, instead of at the next poll.
+	remote := &httpapi.Broadcaster{}
+	opts.Notifier = remote
 	topts := tiered.Options{
 		LRUSize:        cfg.Cache.LRUSize,
 		LRUTTL:         cfg.Cache.LRUTTL,
@@ -51,14 +55,20 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 			topts.Cache = rediskv.NewCache(client, rediskv.CacheOptions{Prefix: cfg.Redis.Prefix + ":cache", TTL: cfg.Redis.TTL, Logger: log})
 		}
 		topts.Publisher = invalidation.NewPublisher(client, cfg.Redis.InvalidationChannel)
+		if cfg.Redis.ShardedPubSub {
+			topts.Publisher = invalidation.NewShardedPublisher(client, cfg.Redis.InvalidationChannel)
+		}
 		opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error {
 			return client.Ping(ctx).Err()
 		}})
 	}
 	store := tiered.New(source, topts)
+	store.OnChange(remote.Notify)
 	stopSubscribing := func() {}
 	if client != nil {
-		stopSubscribing = subscribe(store, client, cfg.Redis.InvalidationChannel, log)
+		stopSubscribing = subscribe(store, client, invalidation.SubscriberOptions{
+			Channel: cfg.Redis.InvalidationChannel, Sharded: cfg.Redis.ShardedPubSub,
+		}, log)
 	}
 	return store, func() error {
 		stopSubscribing()
@@ -73,7 +83,7 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 // subscribe starts listening for invalidations, retrying in the background
 // while Redis is down (the store's periodic resync bounds staleness
 // meanwhile). The returned function stops the retries and waits for them.
-func subscribe(store *tiered.Store, client redis.UniversalClient, channel string, log *slog.Logger) func() {
+func subscribe(store *tiered.Store, client redis.UniversalClient, sopts invalidation.SubscriberOptions, log *slog.Logger) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -81,12 +91,12 @@ func subscribe(store *tiered.Store, client redis.UniversalClient, channel string
 		backoff := 100 * time.Millisecond
 		for {
 			attempt, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
-			err := store.Subscribe(attempt, client, invalidation.SubscriberOptions{Channel: channel})
+			err := store.Subscribe(attempt, client, sopts)
 			cancelAttempt()
 			if err == nil || ctx.Err() != nil {
 				return
 			}
-			log.Warn("cannot subscribe to invalidations yet; retrying", slog.String("channel", channel),
+			log.Warn("cannot subscribe to invalidations yet; retrying", slog.String("channel", sopts.Channel),
 				slog.Duration("retry_in", backoff), slog.String("error", err.Error()))
 			select {
 			case <-ctx.Done():

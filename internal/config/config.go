@@ -79,6 +79,7 @@ type Redis struct {
 	Prefix              string        `toml:"prefix"`
 	TTL                 time.Duration `toml:"ttl"`
 	InvalidationChannel string        `toml:"invalidation_channel"`
+	ShardedPubSub       bool          `toml:"sharded_pubsub"`
 }
 
 // Cache is the in-process LRU tier.

@@ -41,6 +41,7 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 	remote := &httpapi.Broadcaster{}
 	opts.Notifier = remote
 	topts := tiered.Options{
+		CacheTimeout:   cfg.Redis.Timeout,
 		LRUSize:        cfg.Cache.LRUSize,
 		LRUTTL:         cfg.Cache.LRUTTL,
 		NegativeTTL:    cfg.Cache.NegativeTTL,
@@ -157,13 +158,22 @@ func openPostgres(ctx context.Context, cfg config.Postgres, retention time.Durat
 // that is slow is skipped, not waited for.
 func redisClient(cfg config.Redis) redis.UniversalClient {
 	opts := &redis.UniversalOptions{
-		Addrs:        cfg.Addrs,
-		Username:     cfg.Username,
-		Password:     string(cfg.Password),
-		DB:           cfg.DB,
-		DialTimeout:  time.Second,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
+		Addrs:    cfg.Addrs,
+		Username: cfg.Username,
+		Password: string(cfg.Password),
+		DB:       cfg.DB,
+		// A slow cache is skipped, not waited for (docs/architecture.md):
+		// every call is bounded by redis.timeout, there are no retries
+		// (tiered falls back to the source and its breaker stops calling
+		// a dead Redis), and a dial is tried once rather than go-redis's
+		// default five times 100 ms apart.
+		DialTimeout:           cfg.Timeout,
+		ReadTimeout:           cfg.Timeout,
+		WriteTimeout:          cfg.Timeout,
+		PoolTimeout:           cfg.Timeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DialerRetries:         1,
 	}
 	switch cfg.Mode {
 	case "sentinel":

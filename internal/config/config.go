@@ -78,6 +78,7 @@ type Redis struct {
 	TLS                 bool          `toml:"tls"`
 	Prefix              string        `toml:"prefix"`
 	TTL                 time.Duration `toml:"ttl"`
+	Timeout             time.Duration `toml:"timeout"`
 	InvalidationChannel string        `toml:"invalidation_channel"`
 	ShardedPubSub       bool          `toml:"sharded_pubsub"`
 }
@@ -123,6 +124,7 @@ func Default() Config {
 			Mode:                "single",
 			Prefix:              "flagcache",
 			TTL:                 time.Hour,
+			Timeout:             100 * time.Millisecond,
 			InvalidationChannel: "flagcache:invalidations",
 		},
 		Cache:   Cache{LRUSize: 10000, LRUTTL: time.Minute, NegativeTTL: 5 * time.Second},

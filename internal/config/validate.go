@@ -103,6 +103,9 @@ func (c *Config) Validate() error {
 		bad("redis.prefix", "must not be empty")
 	}
 	notNegative("redis.ttl", c.Redis.TTL)
+	if c.Redis.Timeout <= 0 {
+		bad("redis.timeout", "must be positive, got %s", c.Redis.Timeout)
+	}
 	if c.Redis.InvalidationChannel == "" {
 		bad("redis.invalidation_channel", "must not be empty")
 	}

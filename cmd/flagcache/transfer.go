@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/client"
+)
+
+// exportFormat names the layout of an export file.
+const exportFormat = "flagcache-export/1"
+
+// exportFile is what export writes and import reads. Import also takes a
+// bare JSON array of definitions, or of stored flags as `get` prints them.
+type exportFile struct {
+	Format     string            `json:"format"`
+	ExportedAt time.Time         `json:"exported_at"`
+	Revision   int64             `json:"revision"` // the store's revision the export reflects
+	Flags      []json.RawMessage `json:"flags"`
+}
+
+func (c *cli) export(ctx context.Context, args []string) error {
+	fs := c.flagSet("export")
+	k := c.connFlags(fs)
+	file := fs.String("file", "", "write to this `file` (default: stdout); replaced atomically")
+	if _, err := parseArgs(fs, args, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	cl, err := c.dial(k)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	// The change feed from 0 holds every live flag once, at its latest
+	// write, read page by page along revisions: a flag written during the
+	// export moves forward and is still read once, which offset paging of
+	// List cannot promise.
+	feed, err := cl.Changes(ctx, 0, 0)
+	if err != nil {
+		return err
+	}
+	var flags []*flagcache.Stored
+	for _, ch := range feed.Changes {
+		if ch.Op == flagcache.OpUpsert && ch.Flag != nil {
+			flags = append(flags, ch.Flag)
+		}
+	}
+	slices.SortFunc(flags, flagcache.CompareStored)
+	out := exportFile{Format: exportFormat, ExportedAt: time.Now().UTC().Truncate(time.Second), Revision: feed.Revision,
+		Flags: make([]json.RawMessage, len(flags))}
+	for i, s := range flags {
+		if out.Flags[i], err = json.Marshal(s.Definition); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, out); err != nil {
+		return err
+	}
+	if *file == "" || *file == "-" {
+		_, err = c.stdout.Write(buf.Bytes())
+		return err
+	}
+	if err := writeFileAtomic(*file, buf.Bytes()); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "exported %d flags to %s (revision %d)\n", len(flags), *file, feed.Revision)
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames
+// it over path, so a reader never sees half an export.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".flagcache-export-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename: nothing
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// importItem is one flag of an import and what became of it.
+type importItem struct {
+	def      *flagcache.Definition
+	id       string // for the report, even when def did not decode
+	action   string // create, update or unchanged
+	expected int64  // the version an update replaces
+	err      error
+}
+
+func (c *cli) importFlags(ctx context.Context, args []string) error {
+	fs := c.flagSet("import")
+	k := c.connFlags(fs)
+	file := fs.String("file", "", "read this export `file` (default: stdin)")
+	dryRun := fs.Bool("dry-run", false, "check and plan the import, write nothing")
+	workers := fs.Int("concurrency", 8, "`writes` in flight at once")
+	progressMode := fs.String("progress", "auto", "progress bar: auto (when stdout is a terminal), always or never")
+	if _, err := parseArgs(fs, args, 0, 0, "no arguments"); err != nil {
+		return err
+	}
+	if *workers < 1 {
+		return usageError{"--concurrency must be at least 1"}
+	}
+	var showProgress bool
+	switch *progressMode {
+	case "auto":
+		showProgress = isTerminal(c.stdout)
+	case "always":
+		showProgress = true
+	case "never":
+	default:
+		return usageError{fmt.Sprintf("--progress %q: want auto, always or never", *progressMode)}
+	}
+	data, err := c.readInput(*file)
+	if err != nil {
+		return err
+	}
+	items, err := decodeImport(data)
+	if err != nil {
+		return err
+	}
+	cl, err := c.dial(k)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := plan(ctx, cl, items); err != nil {
+		return err
+	}
+	if *dryRun {
+		return c.importReport(items, true, 0)
+	}
+
+	start := time.Now()
+	var bar *progressBar
+	if showProgress {
+		bar = startProgress(c.stdout, len(items))
+	}
+	apply(ctx, cl, items, *workers, bar)
+	if bar != nil {
+		bar.finish()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.importReport(items, false, time.Since(start))
+}
+
+// decodeImport reads an export file or a bare array; a flag that does not
+// decode or validate, or repeats an id, fails alone.
+func decodeImport(data []byte) ([]*importItem, error) {
+	data = bytes.TrimSpace(data)
+	var raw []json.RawMessage
+	switch {
+	case len(data) == 0:
+		return nil, usageError{"no input: give --file or pipe an export file"}
+	case data[0] == '[':
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return nil, fmt.Errorf("the input is not a JSON array of flags: %w", err)
+		}
+	default:
+		var f exportFile
+		if err := json.Unmarshal(data, &f); err != nil {
+			return nil, fmt.Errorf("the input is not an export file: %w", err)
+		}
+		if f.Format != exportFormat {
+			return nil, fmt.Errorf("the input's format is %q, want %q", f.Format, exportFormat)
+		}
+		raw = f.Flags
+	}
+	items := make([]*importItem, len(raw))
+	seen := make(map[flagcache.ID]int, len(raw))
+	for i, r := range raw {
+		it := &importItem{id: fmt.Sprintf("#%d", i+1)}
+		items[i] = it
+		def, _, err := decodeFlag(r)
+		if err != nil {
+			it.err = err
+			continue
+		}
+		it.def = def
+		if def.ID != "" {
+			it.id = string(def.ID)
+		}
+		if err := def.Validate(); err != nil {
+			it.err = err
+			continue
+		}
+		if first, dup := seen[def.ID]; dup {
+			it.err = fmt.Errorf("the id is repeated (first at flag #%d)", first+1)
+			continue
+		}
+		seen[def.ID] = i
+	}
+	return items, nil
+}
+
+// plan reads the flags that exist and picks each item's action.
+func plan(ctx context.Context, cl *client.Client, items []*importItem) error {
+	var ids []flagcache.ID
+	for _, it := range items {
+		if it.err == nil {
+			ids = append(ids, it.def.ID)
+		}
+	}
+	existing, err := cl.GetMany(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("reading the existing flags: %w", err)
+	}
+	for _, it := range items {
+		if it.err != nil {
+			continue
+		}
+		switch cur := existing[it.def.ID]; {
+		case cur == nil:
+			it.action = "create"
+		case sameDefinition(cur.Definition, it.def):
+			it.action = "unchanged"
+		default:
+			it.action, it.expected = "update", cur.Version
+		}
+	}
+	return nil
+}
+
+// sameDefinition compares definitions as the store would keep them:
+// without the timestamps it sets, an empty status as inactive.
+func sameDefinition(a, b *flagcache.Definition) bool {
+	norm := func(d *flagcache.Definition) []byte {
+		d = d.Clone()
+		d.Metadata.CreatedAt, d.Metadata.UpdatedAt = time.Time{}, time.Time{}
+		if d.Status == "" {
+			d.Status = flagcache.StatusInactive
+		}
+		b, _ := json.Marshal(d)
+		return b
+	}
+	return bytes.Equal(norm(a), norm(b))
+}
+
+// apply runs the planned writes with workers in flight. An update replaces
+// the version the plan read: a flag changed since fails with a conflict
+// instead of losing that change (run the import again to overwrite it).
+func apply(ctx context.Context, cl *client.Client, items []*importItem, workers int, bar *progressBar) {
+	work := make(chan *importItem)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				switch it.action {
+				case "create":
+					_, it.err = cl.Create(ctx, it.def)
+				case "update":
+					_, it.err = cl.Update(ctx, it.def, it.expected)
+				}
+				if bar != nil {
+					bar.add(1)
+				}
+			}
+		}()
+	}
+	for _, it := range items {
+		if it.err != nil || it.action == "unchanged" {
+			if bar != nil {
+				bar.add(1)
+			}
+			continue
+		}
+		select {
+		case work <- it:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+// importReport prints each failed flag to stderr and a summary to stdout;
+// it fails when any flag did.
+func (c *cli) importReport(items []*importItem, dryRun bool, took time.Duration) error {
+	counts := map[string]int{}
+	failed := 0
+	for _, it := range items {
+		if it.err != nil {
+			if failed == 0 {
+				fmt.Fprintln(c.stderr, "failed flags:")
+			}
+			failed++
+			fmt.Fprintf(c.stderr, "  %s: %s\n", it.id, strings.ReplaceAll(it.err.Error(), "\n", " "))
+			continue
+		}
+		counts[it.action]++
+	}
+	if !dryRun {
+		rate := ""
+		if s := took.Seconds(); s > 0 {
+			rate = fmt.Sprintf(" (%.0f flags/s)", float64(len(items))/s)
+		}
+		fmt.Fprintf(c.stdout, "import of %d flags took %s%s: created %d, updated %d, left %d unchanged, %d failed\n",
+			len(items), took.Round(time.Millisecond), rate, counts["create"], counts["update"], counts["unchanged"], failed)
+	} else {
+		fmt.Fprintf(c.stdout, "dry run of %d flags, nothing written: would create %d, would update %d, would leave %d unchanged; %d failed\n",
+			len(items), counts["create"], counts["update"], counts["unchanged"], failed)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d flags failed", failed, len(items))
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar redraws one line ("\r…") every 100ms while work goes on.
+type progressBar struct {
+	w     io.Writer
+	total int
+	done  atomic.Int64
+	start time.Time
+	stop  chan struct{}
+	ended sync.WaitGroup
+}
+
+func startProgress(w io.Writer, total int) *progressBar {
+	p := &progressBar{w: w, total: total, start: time.Now(), stop: make(chan struct{})}
+	p.ended.Add(1)
+	go func() {
+		defer p.ended.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+				p.draw()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progressBar) add(n int) { p.done.Add(int64(n)) }
+
+// finish draws the final state and ends the line.
+func (p *progressBar) finish() {
+	close(p.stop)
+	p.ended.Wait()
+	p.draw()
+	fmt.Fprintln(p.w)
+}
+
+func (p *progressBar) draw() {
+	const width = 30
+	done := int(p.done.Load())
+	frac := 1.0
+	if p.total > 0 {
+		frac = float64(done) / float64(p.total)
+	}
+	filled := int(frac * width)
+	rate := float64(done) / max(time.Since(p.start).Seconds(), 1e-9)
+	fmt.Fprintf(p.w, "\rimporting [%s%s] %d/%d %3.0f%% %6.0f flags/s", strings.Repeat("#", filled),
+		strings.Repeat("-", width-filled), done, p.total, frac*100, rate)
+}

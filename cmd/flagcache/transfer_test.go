@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagcache/flagcache"
+)
+
+// generated returns an export file of n varied flags, with fields no
+// flagcache version knows at every level.
+func generated(n int) exportFile {
+	f := exportFile{Format: exportFormat}
+	statuses := []string{"inactive", "active", "deprecated", "archived"}
+	for i := range n {
+		f.Flags = append(f.Flags, json.RawMessage(fmt.Sprintf(`{"id":"flag-%05d","name":"Flag %05d","kind":"boolean","default_value":false,`+
+			`"variations":[{"value":true},{"value":false,"label":"off"}],"status":%q,`+
+			`"environments":{"production":{"enabled":%t,"rollout":{"percent":%d}},"staging":{"enabled":true}},`+
+			`"metadata":{"tags":["team-%d","gen"],"owner":"owner-%d","ticket":"T-%d"},"x_extra":{"n":%d}}`,
+			i, i, statuses[i%4], i%2 == 0, i%100, i%10, i%7, i, i)))
+	}
+	return f
+}
+
+func writeExport(t *testing.T, dir, name string, f exportFile) string {
+	t.Helper()
+	data, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, dir, name, string(data))
+}
+
+// definitions decodes the flags of an export without the store's
+// timestamps, keyed by id.
+func definitions(t *testing.T, f exportFile) map[flagcache.ID]string {
+	t.Helper()
+	out := map[flagcache.ID]string{}
+	for _, raw := range f.Flags {
+		var d flagcache.Definition
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		d.Metadata.CreatedAt, d.Metadata.UpdatedAt = time.Time{}, time.Time{}
+		b, _ := json.Marshal(d)
+		out[d.ID] = string(b)
+	}
+	return out
+}
+
+func sameDefinitions(t *testing.T, got, want map[flagcache.ID]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d flags, want %d", len(got), len(want))
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Fatalf("flag %s differs:\n got %s\nwant %s", id, got[id], w)
+		}
+	}
+}
+
+func TestExportImport(t *testing.T) {
+	dir := t.TempDir()
+	src := startServe(t, nil, "--source", "memory")
+	src.ok(t, "", "import", "--file", writeExport(t, dir, "gen.json", generated(50)))
+	src.ok(t, "", "delete", "flag-00003")
+	path, exported := exportOf(t, src, dir, "export.json")
+	if exported.Format != exportFormat || len(exported.Flags) != 49 || exported.Revision != 51 {
+		t.Fatalf("export: format %q, %d flags at revision %d; want %s, 49 (one deleted), 51", exported.Format, len(exported.Flags), exported.Revision, exportFormat)
+	}
+	if got, want := definitions(t, exported)["flag-00000"], definitions(t, generated(1))["flag-00000"]; got != want {
+		t.Errorf("exported flag-00000:\n got %s\nwant %s", got, want)
+	}
+	// To stdout, the same flags.
+	var toStdout exportFile
+	if err := json.Unmarshal([]byte(src.ok(t, "", "export")), &toStdout); err != nil || len(toStdout.Flags) != 49 {
+		t.Fatalf("export to stdout: %d flags, %v", len(toStdout.Flags), err)
+	}
+
+	dst := startServe(t, nil, "--source", "memory")
+	if out := dst.ok(t, "", "import", "--file", path, "--dry-run"); !strings.Contains(out, "would create 49, would update 0, would leave 0 unchanged; 0 failed") {
+		t.Errorf("dry run: %q", out)
+	}
+	if n := strings.Count(dst.ok(t, "", "list", "--include-archived"), "\n"); n != 1 {
+		t.Fatalf("the dry run wrote: list has %d lines", n)
+	}
+	// stdin, and a progress bar on request.
+	out := dst.ok(t, readExport(t, path), "import", "--progress", "always")
+	if !strings.Contains(out, "importing [") || !strings.Contains(out, "49/49 100%") || !strings.Contains(out, "created 49, updated 0, left 0 unchanged, 0 failed") {
+		t.Errorf("import output: %q", out)
+	}
+	_, again := exportOf(t, dst, dir, "again.json")
+	sameDefinitions(t, definitions(t, again), definitions(t, exported))
+
+	// Importing again changes nothing; an edited flag is updated.
+	if out := dst.ok(t, "", "import", "--file", path); strings.Contains(out, "importing [") || !strings.Contains(out, "created 0, updated 0, left 49 unchanged") {
+		t.Errorf("second import (not a terminal: no progress bar): %q", out)
+	}
+	dst.ok(t, "", "update", "--if-match", "*", "flag-00000", "--file", writeFile(t, dir, "edit.json",
+		`{"id":"flag-00000","name":"Edited","kind":"boolean","default_value":true}`))
+	if out := dst.ok(t, "", "import", "--file", path); !strings.Contains(out, "created 0, updated 1, left 48 unchanged") {
+		t.Errorf("import over an edit: %q", out)
+	}
+}
+
+// A bad flag fails alone: the others are written, the report names it and
+// the exit code says something failed.
+func TestImportErrors(t *testing.T) {
+	d := startServe(t, nil, "--source", "memory")
+	dir := t.TempDir()
+	d.ok(t, darkModeJSON, "create")
+	d.ok(t, darkModeJSON, "update", "--if-match", "1")
+	file := writeFile(t, dir, "mixed.json", `[
+		{"id":"good","name":"Good","kind":"boolean","default_value":true},
+		{"id":"bad-kind","name":"Bad","kind":"color","default_value":1},
+		{"id":"good","name":"Again","kind":"boolean","default_value":false},
+		{"definition":{"id":"from-get","name":"From get","kind":"number","default_value":3},"version":7},
+		"not an object",
+		`+darkModeJSON+`
+	]`)
+	dry := d.cli(t, "", "import", "--file", file, "--dry-run")
+	wantExit(t, dry, 1, "bad-kind: invalid kind")
+	if !strings.Contains(dry.stdout, "would create 2, would update 0, would leave 1 unchanged; 3 failed") {
+		t.Errorf("dry run: %q", dry.stdout)
+	}
+	r := d.cli(t, "", "import", "--file", file)
+	wantExit(t, r, 1, "3 of 6 flags failed")
+	for _, want := range []string{"bad-kind: invalid kind", "good: the id is repeated (first at flag #1)", "#5: "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the report lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stdout, "created 2, updated 0, left 1 unchanged, 3 failed") {
+		t.Errorf("summary: %q", r.stdout)
+	}
+	d.ok(t, "", "get", "good")
+	d.ok(t, "", "get", "from-get")
+
+	wantExit(t, d.cli(t, `{"format":"something-else","flags":[]}`, "import"), 1, "format")
+	wantExit(t, d.cli(t, "", "import", "--progress", "sometimes"), 2, "--progress")
+}
+
+// 10,000 flags exported from one store and imported into an empty one
+// come back with every definition as it was (versions and the store's
+// timestamps aside): the generated input is itself an export file, so
+// export(import(input)) == input checks both directions at full size in
+// one import (TestExportImport runs the whole export → import cycle).
+func TestExportImportRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 flags through the daemon")
+	}
+	const n = 10_000
+	dir := t.TempDir()
+	input := generated(n)
+	d := startServe(t, nil, "--source", "memory")
+	start := time.Now()
+	out := d.ok(t, "", "import", "--file", writeExport(t, dir, "gen.json", input), "--progress", "always")
+	took := time.Since(start)
+	if !strings.Contains(out, fmt.Sprintf("%d/%d 100%%", n, n)) || !strings.Contains(out, fmt.Sprintf("created %d, updated 0, left 0 unchanged, 0 failed", n)) {
+		t.Fatalf("import output: %q", out[max(0, len(out)-300):])
+	}
+	t.Logf("imported %d flags in %v (%.0f flags/s)", n, took, n/took.Seconds())
+	_, exported := exportOf(t, d, dir, "export.json")
+	sameDefinitions(t, definitions(t, exported), definitions(t, input))
+}
+
+func readExport(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Clean(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

@@ -232,6 +232,15 @@ func (c *cli) readInput(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
+// readFlag reads one flag from --file or stdin (see decodeFlag).
+func (c *cli) readFlag(path string) (*flagcache.Definition, int64, error) {
+	data, err := c.readInput(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	return decodeFlag(data)
+}
+
 // decodeFlag reads one definition, given bare or in the shape `get`
 // prints ({"definition": …, "version": N}); version is 0 for a bare one.
 func decodeFlag(data []byte) (def *flagcache.Definition, version int64, err error) {
@@ -277,11 +286,7 @@ func (c *cli) create(ctx context.Context, args []string) error {
 	if _, err := parseArgs(fs, args, 0, 0, "no arguments (the definition comes from --file or stdin)"); err != nil {
 		return err
 	}
-	data, err := c.readInput(*file)
-	if err != nil {
-		return err
-	}
-	def, _, err := decodeFlag(data)
+	def, _, err := c.readFlag(*file)
 	if err != nil {
 		return err
 	}
@@ -316,11 +321,7 @@ func (c *cli) update(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := c.readInput(*file)
-	if err != nil {
-		return err
-	}
-	def, version, err := decodeFlag(data)
+	def, version, err := c.readFlag(*file)
 	if err != nil {
 		return err
 	}

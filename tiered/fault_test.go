@@ -178,3 +178,28 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal("no write happened during the outage")
 	}
 }
+
+// A write committed at the source that nobody announced nor put in Redis
+// (its writer was killed in between): the periodic resync finds it in the
+// feed and Redis gets it too, so the stale Redis entry cannot be served
+// again once the resync's version floor lapses.
+func TestUnannouncedWriteRepairsRedis(t *testing.T) {
+	src := memstore.New(memstore.Options{})
+	_, c := miniClient(t)
+	n := newNode(t, src, nodeConfig{client: c, prefix: "unannounced", opts: tiered.Options{ResyncInterval: 20 * time.Millisecond}})
+	def := mustFlag(t, "u")
+	if _, err := n.Create(ctx(t), def); err != nil { // Redis and the LRU hold v1
+		t.Fatal(err)
+	}
+	before := n.Stats().RedisRepaired
+	if _, err := src.Update(ctx(t), def, 1); err != nil { // v2, at the source only
+		t.Fatal(err)
+	}
+	eventually(t, "Redis to hold v2", func() bool {
+		e, ok, err := n.cache.Get(ctx(t), "u")
+		return err == nil && ok && e.Version == 2
+	})
+	if got := n.Stats().RedisRepaired - before; got != 1 {
+		t.Errorf("RedisRepaired: got %d more, want 1", got)
+	}
+}

@@ -54,6 +54,7 @@ var commands = []command{
 	{"migrate", "apply the Postgres schema migrations", (*cli).migrate},
 	{"healthcheck", "probe a running daemon (for container health checks)", (*cli).healthcheck},
 	{"version", "print the version", (*cli).version},
+	{"bench", "measure a daemon against its baselines (load, latency, tiers, cold, storm, invalidation, memory)", (*cli).bench},
 }
 
 // usageError is a command line that cannot run: exit code 2.

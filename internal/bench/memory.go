@@ -1,0 +1,111 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// memory measures the RSS of daemon processes holding the flags. Two
+// daemons on the memory source load the same flags: one caching them in
+// an LRU large enough for all (with a TTL longer than the run), one with
+// no LRU. The difference is what the cache costs; added to the RSS of the
+// empty daemon it estimates a sidecar whose source is elsewhere.
+func (b *bench) memory(ctx context.Context) (*Memory, error) {
+	o := &b.opts
+	if b.fleet == nil {
+		return nil, errors.New("needs --spawn: it measures daemon processes it starts")
+	}
+	sizes := slices.Sorted(slices.Values(o.MemorySizes))
+	sizes = slices.Compact(sizes)
+	largest := sizes[len(sizes)-1]
+	ds := NewDataset(o.Prefix+"-m", largest, o.Size)
+
+	cached, err := b.memoryDaemon(ctx, ds, sizes, largest+largest/4+1024)
+	if err != nil {
+		return nil, fmt.Errorf("the daemon with an LRU: %w", err)
+	}
+	bare, err := b.memoryDaemon(ctx, ds, sizes, 0)
+	if err != nil {
+		return nil, fmt.Errorf("the daemon without LRU: %w", err)
+	}
+	m := &Memory{Note: "RSS (VmRSS) right after loading and reading every flag once; " +
+		"cached: memory source + an LRU holding every flag; bare: memory source, cache.lru_size 0; " +
+		"sidecar estimate = empty daemon + (cached − bare)"}
+	for k, n := range sizes {
+		c, bb := cached[k], bare[k]
+		p := MemoryPoint{
+			Flags: n, RawBytes: c.raw, EmptyRSS: cached[len(sizes)].rss, BareRSS: bb.rss, CachedRSS: c.rss,
+			CacheBytesPerFlag: float64(c.rss-bb.rss) / float64(n), LRUShare: c.lru,
+		}
+		p.SidecarRSS = p.EmptyRSS + c.rss - bb.rss
+		p.SidecarToRaw = float64(p.SidecarRSS) / float64(p.RawBytes)
+		m.Points = append(m.Points, p)
+	}
+	return m, nil
+}
+
+// memorySample is a daemon's RSS holding some flags.
+type memorySample struct {
+	rss int64
+	raw int64   // bytes of the flags' GET bodies
+	lru float64 // share of the reads the LRU served
+}
+
+// memoryDaemon starts a daemon on the memory source with an LRU of
+// lruSize and, for each size, loads flags up to it, reads each once, and
+// samples the RSS. The sample after the last size is the empty daemon.
+func (b *bench) memoryDaemon(ctx context.Context, ds *Dataset, sizes []int, lruSize int) ([]memorySample, error) {
+	o := &b.opts
+	d, err := b.fleet.startMemory(ctx, lruSize)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Stop()
+	empty, err := ReadProc(d.PID)
+	if err != nil {
+		return nil, err
+	}
+	h, c, err := b.connect(d.URL, o.Conns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	defer c.Close()
+	var out []memorySample
+	loaded := 0
+	label := "memory (lru " + strconv.Itoa(lruSize) + ")"
+	for _, n := range sizes {
+		bar := newProgress(o.Progress, label+": load", n-loaded)
+		from := loaded
+		err := forEach(ctx, n-loaded, o.Conns, bar, func(ctx context.Context, k int) error {
+			_, err := c.Create(ctx, ds.Defs[from+k])
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("loading: %w", err)
+		}
+		loaded = n
+		bodies := make([]int64, n)
+		t := sweep(ctx, n, o.Conns, newProgress(o.Progress, label+": read", n), func(ctx context.Context, i int) (Tier, error) {
+			f, err := h.fetch(ctx, h.flagURL(ds.IDs[i]), "")
+			bodies[i] = int64(len(f.body))
+			return f.tier, err
+		})
+		if len(t.errors) > 0 {
+			return nil, fmt.Errorf("reading: %v", t.examples)
+		}
+		st, err := ReadProc(d.PID)
+		if err != nil {
+			return nil, err
+		}
+		s := memorySample{rss: st.RSS, lru: t.tiers.Shares()["lru"]}
+		for _, n := range bodies {
+			s.raw += n
+		}
+		out = append(out, s)
+	}
+	return append(out, memorySample{rss: empty.RSS}), nil
+}

@@ -18,7 +18,7 @@ import (
 
 // loadConfig shapes a workload.
 type loadConfig struct {
-	clients int           // goroutines mixing source reads and read-then-CAS through a sidecar; default 8
+	clients int           // goroutines mixing source reads and read-then-CAS through a sidecar; default 8 if no readers
 	ops     int           // ops per client; 0 runs until stop
 	readers int           // goroutines doing cached reads only
 	pace    time.Duration // pause between two ops of one goroutine; default none
@@ -65,7 +65,7 @@ type readSample struct {
 
 func startLoad(t *testing.T, r *rig, cfg loadConfig) *load {
 	t.Helper()
-	if cfg.clients == 0 {
+	if cfg.clients == 0 && cfg.readers == 0 {
 		cfg.clients = 8
 	}
 	if cfg.timeout == 0 {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,6 +74,15 @@ type sidecar struct {
 	*tiered.Store
 	name   string
 	client *redis.Client
+	once   sync.Once
+}
+
+// kill stops the sidecar (its LRU, subscription and connections go).
+func (n *sidecar) kill() {
+	n.once.Do(func() {
+		n.Close()
+		n.client.Close()
+	})
 }
 
 // rig is the system under test: sidecars on one source and one private
@@ -144,10 +154,7 @@ func (r *rig) startSidecar(name string) *sidecar {
 	opts.Publisher = invalidation.NewPublisher(client, prefix+":inv")
 	opts.Origin = name
 	n := &sidecar{Store: tiered.New(r.source, opts), name: name, client: client}
-	r.t.Cleanup(func() {
-		n.Close()
-		client.Close()
-	})
+	r.t.Cleanup(n.kill)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := n.Subscribe(ctx, client, invalidation.SubscriberOptions{Channel: prefix + ":inv", HealthInterval: r.cfg.health})

@@ -1,0 +1,189 @@
+package reliability_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagcache/flagcache/internal/pgtest"
+	"github.com/flagcache/flagcache/pgsource"
+)
+
+// A writer SIGKILLed between the source commit and its Redis update leaves
+// the source at v2, Redis and every LRU at v1, and no invalidation. The
+// test makes exactly that state by committing at the source directly, then
+// restarts the writer (a fresh sidecar with no baseline) and keeps reading
+// through every sidecar: no version may go back, and the time until every
+// sidecar and Redis hold v2 is the figure.
+//
+// Scaled-down clocks make the windows visible in seconds: a resync every
+// 500ms, LRU entries for 2s, version floors for 1s (production: 30s, 60s,
+// 30s), so an LRU entry outlives the floor that protects it, as in
+// production.
+func TestWriterKilledBeforeRedis(t *testing.T) {
+	opts := suiteOptions()
+	opts.ResyncInterval = 500 * time.Millisecond
+	opts.LRUTTL = 2 * time.Second
+	opts.LoadTimeout = 500 * time.Millisecond
+	opts.FloorTTL = time.Second
+	window := opts.LRUTTL + opts.FloorTTL + 2*opts.ResyncInterval // every protection has lapsed once
+
+	t.Run("survivor", func(t *testing.T) {
+		t.Parallel()
+		// B's periodic resync finds v2 in the change feed. Nobody reads
+		// the flags meanwhile, so no read rejects Redis's v1 against the
+		// floor the resync recorded and refills Redis. Once that floor has
+		// lapsed, B must still serve v2: it has seen it.
+		src, _ := pgtest.NewStore(t, pgsource.Options{})
+		r := newRig(t, src, rigConfig{opts: opts, cacheTTL: time.Minute})
+		warm(t, r)
+		r.nodes[0].kill() // A, the writer
+		b := r.nodes[1]
+		r.nodes = r.nodes[1:]
+		before := b.Stats().Repaired
+		killedWrite(t, r)
+		found := waitFor(t, "B's resync to apply the unannounced writes", 10*opts.ResyncInterval, func() bool {
+			return b.Stats().Repaired-before >= int64(len(r.ids))
+		})
+		// Wait out the floor on purpose: it is the protection under test.
+		time.Sleep(opts.FloorTTL + 100*time.Millisecond)
+		var served []string
+		for _, id := range r.ids {
+			h, err := b.GetHit(bg(t), id)
+			if err != nil {
+				t.Fatalf("read %s via B: %v", id, err)
+			}
+			if h.Stored.Version != 2 {
+				served = append(served, fmt.Sprintf("%s v%d from %s", id, h.Stored.Version, h.Tier))
+			}
+		}
+		redisStale := 0
+		for _, id := range r.ids {
+			if e, ok, err := r.cache.Get(bg(t), id); err == nil && ok && e.Version != 2 {
+				redisStale++
+			}
+		}
+		figure(t, "killed-writer/survivor", "injected", "commit at the source, no Redis update, no invalidation; no reads until the floor lapsed",
+			"resync_found_in", found, "stale_served_after_resync", len(served), "redis_stale", redisStale)
+		if len(served) > 0 {
+			t.Errorf("B applied v2 from the feed, then served an older version %v later: %s", opts.FloorTTL, strings.Join(served, "; "))
+		}
+	})
+
+	t.Run("peers", func(t *testing.T) {
+		t.Parallel()
+		// Sidecar B survives and resyncs; C is the killed writer restarted.
+		src, _ := pgtest.NewStore(t, pgsource.Options{})
+		r := newRig(t, src, rigConfig{opts: opts, cacheTTL: time.Minute})
+		warm(t, r)
+		before := r.stats()
+		killedWrite(t, r)
+		r.nodes[0].kill() // A was the writer
+		r.nodes[0] = r.startSidecar("C")
+		fresh, res := observe(t, r, window)
+		st := r.stats()
+		bound := opts.ResyncInterval + opts.LRUTTL
+		figure(t, "killed-writer/peers", "injected", "commit at the source, no Redis update, no invalidation; writer restarted as C",
+			"redis_fresh_in", fresh["redis"], "B_fresh_in", fresh["B"], "C_fresh_in", fresh["C"], "all_fresh_in", fresh["all"],
+			"bound", bound, "backwards", len(res.violations), "repaired_by_resync", st.Repaired-before.Repaired,
+			"redis_repaired", st.RedisRepaired-before.RedisRepaired, "gaps", st.Gaps-before.Gaps, "purges", st.Purges-before.Purges)
+		if fresh["all"] > bound+time.Second {
+			t.Errorf("converged in %v, want within a resync interval and an LRU TTL (%v) and a second", fresh["all"], bound)
+		}
+	})
+
+	t.Run("alone", func(t *testing.T) {
+		t.Parallel()
+		// The only sidecar was the writer: after its restart nobody has a
+		// baseline older than the lost update, so only Redis's TTL ends it.
+		src, _ := pgtest.NewStore(t, pgsource.Options{})
+		cacheTTL := 3 * time.Second
+		r := newRig(t, src, rigConfig{sidecars: 1, opts: opts, cacheTTL: cacheTTL})
+		warm(t, r)
+		killedWrite(t, r)
+		r.nodes[0].kill()
+		r.nodes[0] = r.startSidecar("C")
+		fresh, res := observe(t, r, cacheTTL+window)
+		st := r.stats()
+		bound := cacheTTL + opts.LRUTTL
+		figure(t, "killed-writer/alone", "injected", "commit at the source, no Redis update, no invalidation; the only sidecar restarted as C",
+			"redis_fresh_in", fresh["redis"], "C_fresh_in", fresh["C"], "bound", bound, "redis_ttl", cacheTTL,
+			"backwards", len(res.violations), "repaired_by_resync", st.Repaired, "redis_repaired", st.RedisRepaired)
+		if fresh["all"] > bound+time.Second {
+			t.Errorf("converged in %v, want within the Redis TTL and an LRU TTL (%v) and a second", fresh["all"], bound)
+		}
+	})
+}
+
+// warm reads every flag through every sidecar, so the LRUs and Redis hold v1.
+func warm(t *testing.T, r *rig) {
+	t.Helper()
+	for _, n := range r.nodes {
+		for _, id := range r.ids {
+			if _, err := n.Get(bg(t), id); err != nil {
+				t.Fatalf("warm %s via %s: %v", id, n.name, err)
+			}
+		}
+	}
+	if stale := r.stale(); len(stale) > 0 {
+		t.Fatalf("stale before the fault: %s", strings.Join(stale, "; "))
+	}
+}
+
+// killedWrite commits v2 of every flag at the source only.
+func killedWrite(t *testing.T, r *rig) {
+	t.Helper()
+	for _, id := range r.ids {
+		if _, err := r.source.Update(bg(t), flagDef(t, id, true), 1); err != nil {
+			t.Fatalf("update %s at the source: %v", id, err)
+		}
+	}
+}
+
+// observe reads through every sidecar for the whole window, checking that
+// no version goes back, and returns when each part ("redis" and each
+// sidecar by name) and then everything first held the source's versions.
+// It fails the test if that never happened or if anything was stale again
+// afterwards.
+func observe(t *testing.T, r *rig, window time.Duration) (map[string]time.Duration, *loadResult) {
+	t.Helper()
+	l := startLoad(t, r, loadConfig{readers: 4, pace: time.Millisecond})
+	start := time.Now()
+	fresh := map[string]time.Duration{}
+	parts := []string{"redis"}
+	for _, n := range r.nodes {
+		parts = append(parts, n.name)
+	}
+	var last []string
+	for time.Since(start) < window {
+		last = r.stale()
+		at := time.Since(start)
+		for _, p := range append(parts, "all") {
+			stale := false
+			for _, s := range last {
+				stale = stale || p == "all" || strings.HasPrefix(s, p+" ")
+			}
+			_, was := fresh[p]
+			switch {
+			case !stale && !was:
+				fresh[p] = at
+			case stale && was && fresh[p] >= 0:
+				t.Errorf("%s stale again at %v after being fresh at %v: %s", p, at.Round(time.Millisecond), fresh[p].Round(time.Millisecond), strings.Join(last, "; "))
+				fresh[p] = -1
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res := l.stop()
+	for i, v := range res.violations {
+		if i == 10 {
+			break
+		}
+		t.Errorf("violation: %s", v)
+	}
+	if _, ok := fresh["all"]; !ok {
+		t.Errorf("not converged after %v: %s", window, strings.Join(last, "; "))
+	}
+	return fresh, res
+}

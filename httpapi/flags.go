@@ -49,7 +49,11 @@ func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
 		return flagError(id, err)
 	}
 	hdr := w.Header()
-	hdr.Set("ETag", flagcache.ETag(hit.Stored.Version))
+	etag := hit.Stored.ETag // made once per cache entry
+	if etag == "" {
+		etag = flagcache.ETag(hit.Stored.Version)
+	}
+	hdr.Set("ETag", etag)
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set(TierHeader, string(hit.Tier))
 	if hit.Stale {

@@ -239,6 +239,9 @@ func (b *bench) run(ctx context.Context) error {
 	defer b.client.Close()
 	b.findProcess(url)
 
+	if o.URL != "" && !o.Keep {
+		defer b.removeFlags(ctx)
+	}
 	if err := b.loadTarget(ctx); err != nil {
 		return err
 	}
@@ -261,13 +264,20 @@ func (b *bench) run(ctx context.Context) error {
 		b.report.Memory, err = b.memory(ctx)
 		b.skipIf(ScenarioMemory, err)
 	}
-	if o.URL != "" && !o.Keep {
-		bar := newProgress(o.Progress, "deleting the flags", b.ds.Len())
-		if err := b.ds.remove(ctx, b.client, o.Conns, bar); err != nil {
-			return fmt.Errorf("cleaning up the target: %w", err)
-		}
-	}
 	return nil
+}
+
+// removeFlags deletes the data set from a daemon the bench does not own,
+// unless the run was interrupted: then it says what is left.
+func (b *bench) removeFlags(ctx context.Context) {
+	if ctx.Err() != nil {
+		b.report.warn(fmt.Sprintf("interrupted: the flags %s-* are left in %s", b.opts.Prefix, b.target.base))
+		return
+	}
+	bar := newProgress(b.opts.Progress, "deleting the flags", b.ds.Len())
+	if err := b.ds.remove(ctx, b.client, b.opts.Conns, bar); err != nil {
+		b.report.warn(fmt.Sprintf("deleting the flags %s-* from %s: %v", b.opts.Prefix, b.target.base, err))
+	}
 }
 
 // loadTarget creates the data set in the target and reads it back.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -254,21 +255,29 @@ func (b *bench) storm(ctx context.Context, daemons []*Daemon, i int) (*Storm, er
 // sourceMetric counts the daemon's reads of its source of truth.
 const sourceMetric = "flagcache_source_loads_total"
 
-// sourceLoads reads sourceMetric from the daemon's /metrics (the sum of
-// its series).
+// sourceLoads reads sourceMetric from the daemon's /metrics.
 func sourceLoads(ctx context.Context, h *httpTarget) (int64, error) {
 	f, err := h.fetch(ctx, h.base+"/metrics", "")
 	if err != nil {
 		return -1, fmt.Errorf("/metrics: %w", err)
 	}
+	n, err := metricSum(f.body, sourceMetric)
+	if err != nil {
+		return -1, fmt.Errorf("/metrics: %w", err)
+	}
+	return n, nil
+}
+
+// metricSum returns the sum of the series of a counter in Prometheus text.
+func metricSum(text []byte, name string) (int64, error) {
 	var total float64
 	found := false
-	sc := bufio.NewScanner(strings.NewReader(string(f.body)))
+	sc := bufio.NewScanner(bytes.NewReader(text))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, sourceMetric)
-		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
 			continue
 		}
 		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
@@ -277,13 +286,13 @@ func sourceLoads(ctx context.Context, h *httpTarget) (int64, error) {
 		}
 		v, err := strconv.ParseFloat(fields[0], 64)
 		if err != nil {
-			return -1, fmt.Errorf("/metrics: %s: %w", line, err)
+			return -1, fmt.Errorf("%s: %w", line, err)
 		}
 		total += v
 		found = true
 	}
 	if !found {
-		return -1, fmt.Errorf("/metrics has no %s (metrics disabled, or no cache tier)", sourceMetric)
+		return -1, fmt.Errorf("no %s (metrics disabled, or no cache tier)", name)
 	}
 	return int64(total), nil
 }

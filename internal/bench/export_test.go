@@ -1,0 +1,7 @@
+package bench
+
+// Exported for tests.
+var (
+	MetricSum = metricSum
+	ErrorKind = errorKind
+)

@@ -2,7 +2,7 @@ GO      ?= go
 PKGS    ?= ./...
 BIN     ?= bin/flagcache
 
-.PHONY: build test bench lint ci
+.PHONY: build test test-faults bench lint ci
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flagcache
@@ -10,6 +10,11 @@ build:
 # The README's test command.
 test:
 	$(GO) test -race ./...
+
+# The reliability suite with its full op counts and outage lengths; the
+# figures go into docs/reliability.md. `make test` runs its short version.
+test-faults:
+	FLAGCACHE_FAULTS=full $(GO) test -race -v -count=1 -timeout 30m ./reliability/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -33,6 +33,7 @@ type load struct {
 	cfg   loadConfig
 	base  time.Time
 	done  chan struct{}
+	gate  sync.RWMutex // pause holds it: clients wait before their next op
 	wg    sync.WaitGroup
 	mu    sync.Mutex // guards what goroutines merge in when they finish
 	res   loadResult
@@ -51,12 +52,16 @@ type loadResult struct {
 	notApplied int // CAS failed before reaching the source (nothing sent)
 	srcReads   int
 	srcFailed  int
-	writeFails []time.Duration // latency of every failed CAS
-	violations []string        // versions going backwards
+	writeFails []opSample // every failed CAS
+	violations []string   // versions going backwards
 }
+
+// opSample is when an op started (since the load's start) and how long it took.
+type opSample struct{ at, took time.Duration }
 
 // readSample is one cached read through a sidecar.
 type readSample struct {
+	id       flagcache.ID
 	at, took time.Duration // start, since the load's start
 	err      error
 	stale    bool
@@ -99,6 +104,12 @@ func (l *load) stop() *loadResult {
 	return &l.res
 }
 
+// pause stops the clients before their next op until resume; it returns
+// once the ops in flight have finished.
+func (l *load) pause() { l.gate.Lock() }
+
+func (l *load) resume() { l.gate.Unlock() }
+
 // wait waits for clients with an op budget to finish.
 func (l *load) wait() *loadResult {
 	l.wg.Wait()
@@ -131,25 +142,33 @@ func (l *load) run(client int, readOnly bool) {
 			}
 		default:
 		}
-		id := l.r.ids[w.rng.IntN(len(l.r.ids))]
-		n := w.rng.IntN(len(l.r.nodes))
-		switch {
-		case readOnly:
-			w.cachedRead(n, id)
-		case w.rng.IntN(2) == 0:
-			w.sourceRead(id)
-		default:
-			v := w.cachedRead(n, id)
-			if v == 0 {
-				v = max(w.seen[n][id], 1)
-			}
-			w.cas(n, id, v)
-		}
+		w.op(readOnly)
 		if l.cfg.pace > 0 {
 			time.Sleep(l.cfg.pace)
 		}
 	}
 	w.merge()
+}
+
+// op runs one op while holding the pause gate.
+func (w *worker) op(readOnly bool) {
+	l := w.l
+	l.gate.RLock()
+	defer l.gate.RUnlock()
+	id := l.r.ids[w.rng.IntN(len(l.r.ids))]
+	n := w.rng.IntN(len(l.r.nodes))
+	switch {
+	case readOnly:
+		w.cachedRead(n, id)
+	case w.rng.IntN(2) == 0:
+		w.sourceRead(id)
+	default:
+		v := w.cachedRead(n, id)
+		if v == 0 {
+			v = max(w.seen[n][id], 1)
+		}
+		w.cas(n, id, v)
+	}
 }
 
 func (w *worker) ctx() (context.Context, context.CancelFunc) {
@@ -163,7 +182,7 @@ func (w *worker) cachedRead(n int, id flagcache.ID) int64 {
 	defer cancel()
 	start := w.l.since()
 	h, err := w.l.r.nodes[n].GetHit(ctx, id)
-	s := readSample{at: start, took: w.l.since() - start, err: err, stale: h.Stale, tier: h.Tier}
+	s := readSample{id: id, at: start, took: w.l.since() - start, err: err, stale: h.Stale, tier: h.Tier}
 	w.res.reads = append(w.res.reads, s)
 	if err != nil {
 		return 0
@@ -212,11 +231,11 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 		w.record(call, ret, in, regOutput{outConflict, conflict.Actual})
 	case notSent(err):
 		w.res.notApplied++
-		w.res.writeFails = append(w.res.writeFails, time.Duration(ret-call))
+		w.res.writeFails = append(w.res.writeFails, opSample{time.Duration(call), time.Duration(ret - call)})
 	case errors.Is(err, flagcache.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
 		w.res.unknowns++
 		w.res.unknown[id]++
-		w.res.writeFails = append(w.res.writeFails, time.Duration(ret-call))
+		w.res.writeFails = append(w.res.writeFails, opSample{time.Duration(call), time.Duration(ret - call)})
 		w.record(call, neverReturned, in, regOutput{outUnknown, 0})
 	default:
 		w.res.violations = append(w.res.violations, fmt.Sprintf("client %d: CAS %s at v%d: unexpected error %v", w.client, id, v, err))
@@ -325,6 +344,19 @@ func (res *loadResult) latencies(from, to time.Duration) (p50, p99, maxi time.Du
 	}
 	p50, p99, maxi = percentiles(ds)
 	return p50, p99, maxi, len(ds), failed
+}
+
+// failedWrites returns the p50, p99 and max latency of the CAS that failed
+// (other than by a conflict) and started in [from, to), and how many.
+func (res *loadResult) failedWrites(from, to time.Duration) (p50, p99, maxi time.Duration, n int) {
+	var ds []time.Duration
+	for _, s := range res.writeFails {
+		if s.at >= from && s.at < to {
+			ds = append(ds, s.took)
+		}
+	}
+	p50, p99, maxi = percentiles(ds)
+	return p50, p99, maxi, len(ds)
 }
 
 func percentiles(ds []time.Duration) (p50, p99, maxi time.Duration) {

@@ -62,6 +62,7 @@ func roundDuration(d time.Duration) time.Duration {
 // within a test's patience) and a faster breaker probe.
 func suiteOptions() tiered.Options {
 	return tiered.Options{
+		CacheTimeout:    100 * time.Millisecond, // the default, named for the bounds
 		ResyncInterval:  time.Second,
 		LoadTimeout:     2 * time.Second,
 		BreakerCooldown: 200 * time.Millisecond,
@@ -189,6 +190,24 @@ func (r *rig) stale() []string {
 			case h.Stored.Version != want.Version:
 				out = append(out, fmt.Sprintf("%s %s: v%d from %s, source v%d", n.name, id, h.Stored.Version, h.Tier, want.Version))
 			}
+		}
+	}
+	return out
+}
+
+// redisVersions returns the version Redis holds of every id (0: none).
+func (r *rig) redisVersions() map[flagcache.ID]int64 {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := map[flagcache.ID]int64{}
+	for _, id := range r.ids {
+		e, ok, err := r.cache.Get(ctx, id)
+		if err != nil {
+			r.t.Fatalf("redis %s: %v", id, err)
+		}
+		if ok {
+			out[id] = e.Version
 		}
 	}
 	return out

@@ -137,6 +137,7 @@ func (c *cli) importFlags(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	items, err := decodeImport(data)
 	if err != nil {
 		return err
@@ -153,7 +154,6 @@ func (c *cli) importFlags(ctx context.Context, args []string) error {
 		return c.importReport(items, true, 0)
 	}
 
-	start := time.Now()
 	var bar *progressBar
 	if showProgress {
 		bar = startProgress(c.stdout, len(items))

@@ -109,8 +109,8 @@ func TestBench(t *testing.T) {
 		t.Errorf("memory: got %+v, want two sizes (skipped: %v)", m, r.Skipped)
 	} else {
 		for _, p := range m.Points {
-			if p.RawBytes < int64(p.Flags)*900 || p.EmptyRSS <= 0 || p.BareRSS < p.EmptyRSS/2 || p.CachedRSS <= 0 || p.LRUShare != 1 {
-				t.Errorf("memory: got %+v, want ~1 KiB a flag, RSS figures and every read from the LRU", p)
+			if p.RawBytes < int64(p.Flags)*900 || p.EmptyRSS <= 0 || p.BareRSS < p.EmptyRSS/2 || p.CachedRSS <= 0 || p.LRUEntries != int64(p.Flags) {
+				t.Errorf("memory: got %+v, want ~1 KiB a flag, RSS figures and every flag in the LRU", p)
 			}
 		}
 	}

@@ -275,7 +275,7 @@ func (b *bench) removeFlags(ctx context.Context) {
 		return
 	}
 	bar := newProgress(b.opts.Progress, "deleting the flags", b.ds.Len())
-	if err := b.ds.remove(ctx, b.client, b.opts.Conns, bar); err != nil {
+	if err := b.ds.remove(ctx, b.target, b.opts.Conns, bar); err != nil {
 		b.report.warn(fmt.Sprintf("deleting the flags %s-* from %s: %v", b.opts.Prefix, b.target.base, err))
 	}
 }

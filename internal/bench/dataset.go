@@ -140,12 +140,11 @@ func (ds *Dataset) fetch(ctx context.Context, h *httpTarget, conns int, bar *pro
 	})
 }
 
-// remove deletes every flag through c (after a run on a daemon the bench
-// does not own).
-func (ds *Dataset) remove(ctx context.Context, c *client.Client, conns int, bar *progress) error {
+// remove deletes every flag from the daemon h reads (after a run on a
+// daemon the bench does not own).
+func (ds *Dataset) remove(ctx context.Context, h *httpTarget, conns int, bar *progress) error {
 	return forEach(ctx, ds.Len(), conns, bar, func(ctx context.Context, i int) error {
-		_, err := c.Delete(ctx, ds.IDs[i], 0)
-		if err != nil && !errors.Is(err, flagcache.ErrNotFound) {
+		if err := h.delete(ctx, h.flagURL(ds.IDs[i])); err != nil {
 			return fmt.Errorf("deleting %s: %w", ds.IDs[i], err)
 		}
 		return nil

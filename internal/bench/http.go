@@ -104,6 +104,29 @@ func (h *httpTarget) get(ctx context.Context, url string) (Tier, error) {
 	return ParseTier(res.Header.Get("X-Flagcache-Tier")), err
 }
 
+// delete sends DELETE url; a flag already gone is no error. The bench
+// deletes with raw requests: it needs no tombstone, and client.Delete may
+// read the change feed twice to find it.
+func (h *httpTarget) delete(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url, nil)
+	if err != nil {
+		return err
+	}
+	if h.auth != "" {
+		req.Header.Set("Authorization", h.auth)
+	}
+	res, err := h.client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusNotFound {
+		return statusError{res.StatusCode}
+	}
+	return nil
+}
+
 // fetched is a response read in full.
 type fetched struct {
 	body    []byte

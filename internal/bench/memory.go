@@ -38,7 +38,7 @@ func (b *bench) memory(ctx context.Context) (*Memory, error) {
 		c, bb := cached[k], bare[k]
 		p := MemoryPoint{
 			Flags: n, RawBytes: c.raw, EmptyRSS: cached[len(sizes)].rss, BareRSS: bb.rss, CachedRSS: c.rss,
-			CacheBytesPerFlag: float64(c.rss-bb.rss) / float64(n), LRUShare: c.lru,
+			CacheBytesPerFlag: float64(c.rss-bb.rss) / float64(n), LRUEntries: c.lruEntries,
 		}
 		p.SidecarRSS = p.EmptyRSS + c.rss - bb.rss
 		p.SidecarToRaw = float64(p.SidecarRSS) / float64(p.RawBytes)
@@ -49,14 +49,16 @@ func (b *bench) memory(ctx context.Context) (*Memory, error) {
 
 // memorySample is a daemon's RSS holding some flags.
 type memorySample struct {
-	rss int64
-	raw int64   // bytes of the flags' GET bodies
-	lru float64 // share of the reads the LRU served
+	rss        int64
+	raw        int64 // bytes of the flags' GET bodies
+	lruEntries int64 // flags in the LRU, from /metrics; -1 unknown
 }
 
 // memoryDaemon starts a daemon on the memory source with an LRU of
 // lruSize and, for each size, loads flags up to it, reads each once, and
 // samples the RSS. The sample after the last size is the empty daemon.
+// Loading fills the LRU (a write installs the new version), and the read
+// fills it again should the daemon have purged it meanwhile.
 func (b *bench) memoryDaemon(ctx context.Context, ds *Dataset, sizes []int, lruSize int) ([]memorySample, error) {
 	o := &b.opts
 	d, err := b.fleet.startMemory(ctx, lruSize)
@@ -101,7 +103,12 @@ func (b *bench) memoryDaemon(ctx context.Context, ds *Dataset, sizes []int, lruS
 		if err != nil {
 			return nil, err
 		}
-		s := memorySample{rss: st.RSS, lru: t.tiers.Shares()["lru"]}
+		s := memorySample{rss: st.RSS, lruEntries: -1}
+		if lruSize > 0 {
+			if f, err := h.fetch(ctx, h.base+"/metrics", ""); err == nil {
+				s.lruEntries, _ = metricSum(f.body, "flagcache_lru_entries")
+			}
+		}
 		for _, n := range bodies {
 			s.raw += n
 		}

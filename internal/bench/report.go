@@ -164,7 +164,7 @@ type MemoryPoint struct {
 	// EmptyRSS + CachedRSS − BareRSS.
 	SidecarRSS   int64   `json:"sidecar_rss_bytes"`
 	SidecarToRaw float64 `json:"sidecar_to_raw"`
-	LRUShare     float64 `json:"lru_share"` // of the cached daemon's reads of every flag
+	LRUEntries   int64   `json:"lru_entries"` // in the cached daemon at the sample (flagcache_lru_entries); -1 unknown
 }
 
 // Goal is one target of the issue and where this run puts it.

@@ -64,10 +64,10 @@ func (r *Report) WriteText(out io.Writer) error {
 	}
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "\nmemory: %s\n", m.Note)
-		fmt.Fprintln(w, "  flags\traw data\tempty RSS\tbare RSS\tcached RSS\tcache B/flag\tsidecar RSS\t× raw\tLRU hits")
+		fmt.Fprintln(w, "  flags\traw data\tempty RSS\tbare RSS\tcached RSS\tcache B/flag\tsidecar RSS\t× raw\tLRU entries")
 		for _, p := range m.Points {
-			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.2f\t%.1f%%\n", p.Flags, fmtBytes(p.RawBytes), fmtBytes(p.EmptyRSS),
-				fmtBytes(p.BareRSS), fmtBytes(p.CachedRSS), p.CacheBytesPerFlag, fmtBytes(p.SidecarRSS), p.SidecarToRaw, 100*p.LRUShare)
+			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.2f\t%d\n", p.Flags, fmtBytes(p.RawBytes), fmtBytes(p.EmptyRSS),
+				fmtBytes(p.BareRSS), fmtBytes(p.CachedRSS), p.CacheBytesPerFlag, fmtBytes(p.SidecarRSS), p.SidecarToRaw, p.LRUEntries)
 		}
 	}
 	if len(r.Skipped) > 0 {

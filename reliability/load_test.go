@@ -288,7 +288,7 @@ func (res *loadResult) check(t *testing.T, r *rig) []any {
 		}
 		t.Errorf("violation: %s", v)
 	}
-	lin, took := checkLinearizable(t, res.history, scaled(30*time.Second, 120*time.Second))
+	lin, took, pruned := checkLinearizable(t, res.history, scaled(30*time.Second, 120*time.Second))
 	lost, doubled, applied := res.checkVersions(t, r)
 	failed := 0
 	for _, s := range res.reads {
@@ -297,7 +297,7 @@ func (res *loadResult) check(t *testing.T, r *rig) []any {
 		}
 	}
 	return []any{"ops", len(res.history), "check", lin, "check_time", took,
-		"cas_ok", res.casOK, "conflicts", res.conflicts, "unknown", res.unknowns, "unknown_applied", applied,
+		"cas_ok", res.casOK, "conflicts", res.conflicts, "unknown", res.unknowns, "unknown_pruned", pruned, "unknown_applied", applied,
 		"not_sent", res.notApplied, "lost", lost, "doubled", doubled,
 		"cached_reads", len(res.reads), "read_errors", failed, "backwards", len(res.violations)}
 }

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/internal/pgtest"
 	"github.com/flagcache/flagcache/pgsource"
+	"github.com/flagcache/flagcache/rediskv"
 )
 
 // A writer SIGKILLed between the source commit and its Redis update leaves
@@ -49,18 +51,20 @@ func TestWriterKilledBeforeRedis(t *testing.T) {
 		// Wait out the floor on purpose: it is the protection under test.
 		time.Sleep(opts.FloorTTL + 100*time.Millisecond)
 		var served []string
+		redisStale := 0
 		for _, id := range r.ids {
-			h, err := b.GetHit(bg(t), id)
-			if err != nil {
-				t.Fatalf("read %s via B: %v", id, err)
-			}
+			var h flagcache.Hit
+			var e rediskv.Entry
+			waitFor(t, "a read of "+string(id)+" via B and from Redis to answer", 10*time.Second, func() bool {
+				var err, rerr error
+				h, err = b.GetHit(bg(t), id)
+				e, _, rerr = r.cache.Get(bg(t), id)
+				return err == nil && rerr == nil // a timeout under load: ask again
+			})
 			if h.Stored.Version != 2 {
 				served = append(served, fmt.Sprintf("%s v%d from %s", id, h.Stored.Version, h.Tier))
 			}
-		}
-		redisStale := 0
-		for _, id := range r.ids {
-			if e, ok, err := r.cache.Get(bg(t), id); err == nil && ok && e.Version != 2 {
+			if e.Version != 2 {
 				redisStale++
 			}
 		}
@@ -78,18 +82,18 @@ func TestWriterKilledBeforeRedis(t *testing.T) {
 		r := newRig(t, src, rigConfig{opts: opts, cacheTTL: time.Minute})
 		warm(t, r)
 		before := r.stats()
-		killedWrite(t, r)
+		killed := killedWrite(t, r)
 		r.nodes[0].kill() // A was the writer
 		r.nodes[0] = r.startSidecar("C")
-		fresh, res := observe(t, r, window)
+		fresh, res := observe(t, r, killed, window)
 		st := r.stats()
 		bound := opts.ResyncInterval + opts.LRUTTL
 		figure(t, "killed-writer/peers", "injected", "commit at the source, no Redis update, no invalidation; writer restarted as C",
 			"redis_fresh_in", fresh["redis"], "B_fresh_in", fresh["B"], "C_fresh_in", fresh["C"], "all_fresh_in", fresh["all"],
 			"bound", bound, "backwards", len(res.violations), "repaired_by_resync", st.Repaired-before.Repaired,
 			"redis_repaired", st.RedisRepaired-before.RedisRepaired, "gaps", st.Gaps-before.Gaps, "purges", st.Purges-before.Purges)
-		if fresh["all"] > bound+time.Second {
-			t.Errorf("converged in %v, want within a resync interval and an LRU TTL (%v) and a second", fresh["all"], bound)
+		if fresh["all"] > bound+2*time.Second { // slack for a loaded CI machine
+			t.Errorf("converged %v after the kill, want within a resync interval and an LRU TTL (%v), +2s", fresh["all"], bound)
 		}
 	})
 
@@ -100,25 +104,27 @@ func TestWriterKilledBeforeRedis(t *testing.T) {
 		src, _ := pgtest.NewStore(t, pgsource.Options{})
 		cacheTTL := 3 * time.Second
 		r := newRig(t, src, rigConfig{sidecars: 1, opts: opts, cacheTTL: cacheTTL})
-		warm(t, r)
-		killedWrite(t, r)
+		filled := warm(t, r)
+		killed := killedWrite(t, r)
 		r.nodes[0].kill()
 		r.nodes[0] = r.startSidecar("C")
-		fresh, res := observe(t, r, cacheTTL+window)
+		fresh, res := observe(t, r, killed, cacheTTL+window)
 		st := r.stats()
 		bound := cacheTTL + opts.LRUTTL
 		figure(t, "killed-writer/alone", "injected", "commit at the source, no Redis update, no invalidation; the only sidecar restarted as C",
-			"redis_fresh_in", fresh["redis"], "C_fresh_in", fresh["C"], "bound", bound, "redis_ttl", cacheTTL,
+			"redis_fresh_in", fresh["redis"], "C_fresh_in", fresh["C"], "bound", bound, "redis_ttl", cacheTTL, "redis_filled_before_kill", killed.Sub(filled),
 			"backwards", len(res.violations), "repaired_by_resync", st.Repaired, "redis_repaired", st.RedisRepaired)
-		if fresh["all"] > bound+time.Second {
-			t.Errorf("converged in %v, want within the Redis TTL and an LRU TTL (%v) and a second", fresh["all"], bound)
+		if fresh["all"] > bound+2*time.Second { // slack for a loaded CI machine
+			t.Errorf("converged %v after the kill, want within the Redis TTL and an LRU TTL (%v), +2s", fresh["all"], bound)
 		}
 	})
 }
 
-// warm reads every flag through every sidecar, so the LRUs and Redis hold v1.
-func warm(t *testing.T, r *rig) {
+// warm reads every flag through every sidecar, so the LRUs and Redis hold
+// v1, and returns when it started (Redis's entries are no older).
+func warm(t *testing.T, r *rig) time.Time {
 	t.Helper()
+	start := time.Now()
 	for _, n := range r.nodes {
 		for _, id := range r.ids {
 			if _, err := n.Get(bg(t), id); err != nil {
@@ -126,50 +132,53 @@ func warm(t *testing.T, r *rig) {
 			}
 		}
 	}
-	if stale := r.stale(); len(stale) > 0 {
-		t.Fatalf("stale before the fault: %s", strings.Join(stale, "; "))
-	}
+	r.converge(5 * time.Second) // Redis and every sidecar hold v1
+	return start
 }
 
-// killedWrite commits v2 of every flag at the source only.
-func killedWrite(t *testing.T, r *rig) {
+// killedWrite commits v2 of every flag at the source only, and returns
+// when it was done.
+func killedWrite(t *testing.T, r *rig) time.Time {
 	t.Helper()
 	for _, id := range r.ids {
 		if _, err := r.source.Update(bg(t), flagDef(t, id, true), 1); err != nil {
 			t.Fatalf("update %s at the source: %v", id, err)
 		}
 	}
+	return time.Now()
 }
 
 // observe reads through every sidecar for the whole window, checking that
 // no version goes back, and returns when each part ("redis" and each
-// sidecar by name) and then everything first held the source's versions.
-// It fails the test if that never happened or if anything was stale again
-// afterwards.
-func observe(t *testing.T, r *rig, window time.Duration) (map[string]time.Duration, *loadResult) {
+// sidecar by name) and then everything ("all") first held the source's
+// versions, measured from since. It fails the test if that never happened
+// or if a part served a wrong version again afterwards.
+func observe(t *testing.T, r *rig, since time.Time, window time.Duration) (map[string]time.Duration, *loadResult) {
 	t.Helper()
 	l := startLoad(t, r, loadConfig{readers: 4, pace: time.Millisecond})
-	start := time.Now()
 	fresh := map[string]time.Duration{}
-	parts := []string{"redis"}
+	parts := []string{"redis", "all"}
 	for _, n := range r.nodes {
 		parts = append(parts, n.name)
 	}
-	var last []string
-	for time.Since(start) < window {
+	var last []finding
+	for time.Since(since) < window {
 		last = r.stale()
-		at := time.Since(start)
-		for _, p := range append(parts, "all") {
-			stale := false
-			for _, s := range last {
-				stale = stale || p == "all" || strings.HasPrefix(s, p+" ")
+		at := time.Since(since)
+		for _, p := range parts {
+			stale, unknown := false, false
+			for _, f := range last {
+				if p == "all" || f.part == p {
+					stale = stale || !f.failed
+					unknown = unknown || f.failed
+				}
 			}
 			_, was := fresh[p]
 			switch {
-			case !stale && !was:
+			case !stale && !unknown && !was:
 				fresh[p] = at
 			case stale && was && fresh[p] >= 0:
-				t.Errorf("%s stale again at %v after being fresh at %v: %s", p, at.Round(time.Millisecond), fresh[p].Round(time.Millisecond), strings.Join(last, "; "))
+				t.Errorf("%s stale again at %v after being fresh at %v: %s", p, at.Round(time.Millisecond), fresh[p].Round(time.Millisecond), join(last))
 				fresh[p] = -1
 			}
 		}
@@ -183,7 +192,7 @@ func observe(t *testing.T, r *rig, window time.Duration) (map[string]time.Durati
 		t.Errorf("violation: %s", v)
 	}
 	if _, ok := fresh["all"]; !ok {
-		t.Errorf("not converged after %v: %s", window, strings.Join(last, "; "))
+		t.Errorf("not converged %v after the fault: %s", window, join(last))
 	}
 	return fresh, res
 }

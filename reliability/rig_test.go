@@ -165,34 +165,55 @@ func (r *rig) startSidecar(name string) *sidecar {
 	return n
 }
 
+// finding is one part — "redis", a sidecar by name, or "source" — not
+// known to hold the source's version of one id.
+type finding struct {
+	part, msg string
+	failed    bool // the check failed (a timeout under load): neither known stale nor fresh
+}
+
+func (f finding) String() string { return f.part + " " + f.msg }
+
 // stale lists what does not hold the source's version of every id: a
-// sidecar serving another version (or failing), or Redis holding an older
-// entry. An id missing from Redis is not stale: the next read fills it.
-func (r *rig) stale() []string {
+// sidecar serving another version, or Redis holding another entry, and
+// the checks that failed. An id missing from Redis is not stale: the next
+// read fills it.
+func (r *rig) stale() []finding {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var out []string
+	var out []finding
 	for _, id := range r.ids {
 		want, err := r.source.Get(ctx, id)
 		if err != nil {
-			return append(out, fmt.Sprintf("source %s: %v", id, err))
+			return append(out, finding{"source", fmt.Sprintf("%s: %v", id, err), true})
 		}
 		if e, ok, err := r.cache.Get(ctx, id); err != nil {
-			out = append(out, fmt.Sprintf("redis %s: %v", id, err))
+			out = append(out, finding{"redis", fmt.Sprintf("%s: %v", id, err), true})
 		} else if ok && e.Version != want.Version {
-			out = append(out, fmt.Sprintf("redis %s: v%d, source v%d", id, e.Version, want.Version))
+			out = append(out, finding{"redis", fmt.Sprintf("%s: v%d, source v%d", id, e.Version, want.Version), false})
 		}
 		for _, n := range r.nodes {
 			h, err := n.GetHit(ctx, id)
 			switch {
 			case err != nil:
-				out = append(out, fmt.Sprintf("%s %s: %v", n.name, id, err))
+				out = append(out, finding{n.name, fmt.Sprintf("%s: %v", id, err), true})
 			case h.Stored.Version != want.Version:
-				out = append(out, fmt.Sprintf("%s %s: v%d from %s, source v%d", n.name, id, h.Stored.Version, h.Tier, want.Version))
+				out = append(out, finding{n.name, fmt.Sprintf("%s: v%d from %s, source v%d", id, h.Stored.Version, h.Tier, want.Version), false})
 			}
 		}
 	}
 	return out
+}
+
+func join(fs []finding) string {
+	var b strings.Builder
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.String())
+	}
+	return b.String()
 }
 
 // redisVersions returns the version Redis holds of every id (0: none).
@@ -225,7 +246,7 @@ func (r *rig) converge(bound time.Duration) time.Duration {
 			return time.Since(start)
 		}
 		if time.Since(start) > bound {
-			r.t.Errorf("still stale %v after the faults ended (bound %v): %s", time.Since(start).Round(time.Millisecond), bound, strings.Join(stale, "; "))
+			r.t.Errorf("still stale %v after the faults ended (bound %v): %s", time.Since(start).Round(time.Millisecond), bound, join(stale))
 			return time.Since(start)
 		}
 		time.Sleep(20 * time.Millisecond)

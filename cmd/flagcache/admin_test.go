@@ -25,7 +25,7 @@ func runAdmin(t *testing.T, env map[string]string, stdin string, args ...string)
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	c := &cli{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	code := c.run(ctx, args)
 	return cliResult{code, stdout.String(), stderr.String()}

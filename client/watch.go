@@ -53,6 +53,9 @@ func (c *Client) Watch(ctx context.Context, after int64) (<-chan Event, error) {
 	if after < FromNow {
 		return nil, flagcache.Invalid("after", "must be a revision, or FromNow")
 	}
+	if c.ctx.Err() != nil {
+		return nil, errors.New("client: Watch on a closed client")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(c.ctx, cancel)
 	if after == FromNow {

@@ -183,10 +183,11 @@ type bench struct {
 	ds     *Dataset
 	fleet  *fleet // nil without Spawn
 
-	target  *httpTarget
-	client  *client.Client
-	pid     int     // the target's process, 0 if unknown
-	spawned *Daemon // the fleet's first daemon, when it is the target or was loaded
+	target        *httpTarget
+	client        *client.Client
+	pid           int     // the target's process, 0 if unknown
+	spawned       *Daemon // the fleet's first daemon: the target, or started to hold the data set
+	spawnedLoaded bool    // the data set is in it
 }
 
 // Run runs the scenarios and returns the report. Setup failures of the
@@ -239,11 +240,14 @@ func (b *bench) run(ctx context.Context) error {
 	defer b.client.Close()
 	b.findProcess(url)
 
-	if o.URL != "" && !o.Keep {
-		defer b.removeFlags(ctx)
-	}
-	if err := b.loadTarget(ctx); err != nil {
-		return err
+	if o.wants(ScenarioRead) || o.wants(ScenarioMix) || (o.wants(ScenarioInvalidation) && o.URLB != "") {
+		if o.URL != "" && !o.Keep {
+			defer b.removeFlags(ctx)
+		}
+		if err := b.loadTarget(ctx); err != nil {
+			return err
+		}
+		b.spawnedLoaded = b.spawned != nil
 	}
 	if o.wants(ScenarioRead) {
 		if err := b.steadyRead(ctx); err != nil {

@@ -48,7 +48,9 @@ func (b *bench) spawnedScenarios(ctx context.Context) error {
 			return err
 		}
 		b.spawned = d
-		h, c, err := b.connect(d.URL, o.Conns)
+	}
+	if !b.spawnedLoaded {
+		h, c, err := b.connect(b.spawned.URL, o.Conns)
 		if err != nil {
 			return err
 		}
@@ -59,6 +61,7 @@ func (b *bench) spawnedScenarios(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("loading the spawned daemon: %w", err)
 		}
+		b.spawnedLoaded = true
 	}
 	b.status("restarting it cold")
 	if err := b.spawned.Stop(); err != nil {
@@ -170,7 +173,7 @@ func (b *bench) cold(ctx context.Context, url string) (*Cold, error) {
 	}
 	first.merge(warm)
 	if len(first.errors) > 0 {
-		c.Errors = first.errors
+		c.Errors, c.ErrorExamples = first.errors, first.examples
 	}
 	if c.First == nil {
 		return nil, fmt.Errorf("no read succeeded: %v", first.examples)

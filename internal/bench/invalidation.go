@@ -73,7 +73,7 @@ func (b *bench) invalidation(ctx context.Context, a *httpTarget, urlB, pair stri
 	bar.finish()
 	inv := &Invalidation{Pair: pair, Writes: o.Writes, Flags: n, Latency: latency(lat), WriteLatency: latency(wlat)}
 	if len(t.errors) > 0 {
-		inv.Errors = t.errors
+		inv.Errors, inv.ErrorExamples = t.errors, t.examples
 	}
 	return inv, nil
 }

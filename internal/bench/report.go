@@ -105,13 +105,14 @@ type Ratio struct {
 // Cold is the first read of every flag from a daemon started with its
 // LRU and its Redis cache empty, and then a second, warm pass.
 type Cold struct {
-	Flags       int                `json:"flags"`
-	WarmSeconds float64            `json:"time_to_warm_seconds"` // wall time of the first pass
-	First       *Latency           `json:"first_read"`
-	FirstTiers  map[string]float64 `json:"first_read_tiers,omitempty"`
-	Warm        *Latency           `json:"warm_read"`
-	WarmTiers   map[string]float64 `json:"warm_read_tiers,omitempty"`
-	Errors      map[string]int64   `json:"errors,omitempty"`
+	Flags         int                `json:"flags"`
+	WarmSeconds   float64            `json:"time_to_warm_seconds"` // wall time of the first pass
+	First         *Latency           `json:"first_read"`
+	FirstTiers    map[string]float64 `json:"first_read_tiers,omitempty"`
+	Warm          *Latency           `json:"warm_read"`
+	WarmTiers     map[string]float64 `json:"warm_read_tiers,omitempty"`
+	Errors        map[string]int64   `json:"errors,omitempty"`
+	ErrorExamples map[string]string  `json:"error_examples,omitempty"`
 }
 
 // Storm is many concurrent reads of one cold flag on each daemon.
@@ -134,12 +135,13 @@ type StormDaemon struct {
 // Invalidation is the time from a write acknowledged by daemon A until
 // daemon B serves the new version.
 type Invalidation struct {
-	Pair         string           `json:"pair"`
-	Writes       int              `json:"writes"`
-	Flags        int              `json:"flags"`
-	Latency      *Latency         `json:"latency"`
-	WriteLatency *Latency         `json:"write_latency"`
-	Errors       map[string]int64 `json:"errors,omitempty"`
+	Pair          string            `json:"pair"`
+	Writes        int               `json:"writes"`
+	Flags         int               `json:"flags"`
+	Latency       *Latency          `json:"latency"`
+	WriteLatency  *Latency          `json:"write_latency"`
+	Errors        map[string]int64  `json:"errors,omitempty"`
+	ErrorExamples map[string]string `json:"error_examples,omitempty"`
 }
 
 // Memory is the RSS of daemon processes holding n flags.

@@ -39,7 +39,7 @@ func (r *Report) WriteText(out io.Writer) error {
 		fmt.Fprintf(w, "  first\t%s\t%s\n", latencyCells(c.First), fmtShares(c.FirstTiers))
 		fmt.Fprintf(w, "  second\t%s\t%s\n", latencyCells(c.Warm), fmtShares(c.WarmTiers))
 		fmt.Fprintf(w, "  time to warm (the first pass): %.2f s\n", c.WarmSeconds)
-		writeErrors(w, c.Errors, nil)
+		writeErrors(w, c.Errors, c.ErrorExamples)
 	}
 	if st := r.Storm; st != nil {
 		fmt.Fprintf(w, "\nstorm: %d concurrent GETs of the cold flag %s on each daemon at once\n", st.Requests, st.ID)
@@ -60,7 +60,7 @@ func (r *Report) WriteText(out io.Writer) error {
 		fmt.Fprintln(w, "  measure\tcount\tp50\tp90\tp99\tp99.9\tmax")
 		fmt.Fprintf(w, "  A's ack → B serves it\t%s\t%s\n", count(inv.Latency), latencyCells(inv.Latency))
 		fmt.Fprintf(w, "  the write on A\t%s\t%s\n", count(inv.WriteLatency), latencyCells(inv.WriteLatency))
-		writeErrors(w, inv.Errors, nil)
+		writeErrors(w, inv.Errors, inv.ErrorExamples)
 	}
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "\nmemory: %s\n", m.Note)
@@ -133,9 +133,11 @@ func writeSteady(w io.Writer, name string, st *Steady) {
 
 func writeErrors(w io.Writer, errs map[string]int64, examples map[string]string) {
 	for _, k := range slices.Sorted(maps.Keys(errs)) {
+		fmt.Fprintf(w, "  error %s ×%d", k, errs[k])
 		if ex := examples[k]; ex != "" {
-			fmt.Fprintf(w, "  error %s ×%d, e.g. %s\n", k, errs[k], ex)
+			fmt.Fprintf(w, ", e.g. %s", ex)
 		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -53,6 +53,7 @@ type loadResult struct {
 	srcReads   int
 	srcFailed  int
 	writeFails []opSample // every failed CAS
+	errSample  []string   // a few errors of unknown-outcome CAS
 	violations []string   // versions going backwards
 }
 
@@ -235,6 +236,9 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 	case errors.Is(err, flagcache.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
 		w.res.unknowns++
 		w.res.unknown[id]++
+		if len(w.res.errSample) < 2 {
+			w.res.errSample = append(w.res.errSample, err.Error())
+		}
 		w.res.writeFails = append(w.res.writeFails, opSample{time.Duration(call), time.Duration(ret - call)})
 		w.record(call, neverReturned, in, regOutput{outUnknown, 0})
 	default:
@@ -273,6 +277,7 @@ func (w *worker) merge() {
 	r.srcReads += m.srcReads
 	r.srcFailed += m.srcFailed
 	r.writeFails = append(r.writeFails, m.writeFails...)
+	r.errSample = append(r.errSample, m.errSample...)
 	r.violations = append(r.violations, m.violations...)
 }
 

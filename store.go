@@ -31,8 +31,11 @@ func ParseETag(tag string) (int64, error) {
 	if len(tag) < 4 || tag[0] != '"' || tag[1] != 'v' || tag[len(tag)-1] != '"' {
 		return 0, Invalid("If-Match", "%s is not an entity tag of the form \"v3\"", truncate(tag, 32))
 	}
-	v, err := strconv.ParseInt(tag[2:len(tag)-1], 10, 64)
-	if err != nil || v < 1 {
+	// Only the form ETag makes: "v03" or "v+3" would name version 3 too,
+	// and entity tags compare as strings.
+	digits := tag[2 : len(tag)-1]
+	v, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || v < 1 || digits[0] < '1' || digits[0] > '9' {
 		return 0, Invalid("If-Match", "%s is not an entity tag of the form \"v3\"", truncate(tag, 32))
 	}
 	return v, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -121,7 +122,8 @@ type Handler struct {
 	metrics *instruments
 	tracer  trace.Tracer // nil without Options.TracerProvider
 	mux     *http.ServeMux
-	writes  Broadcaster // wakes watch streams after writes through h
+	noRoute http.Handler // the 404 of paths no route serves
+	writes  Broadcaster  // wakes watch streams after writes through h
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -212,9 +214,10 @@ func (h *Handler) routes() {
 		}
 		return &apiError{http.StatusNotFound, "not_found", "no route " + r.Method + " " + r.URL.Path}
 	}))
-	h.mux.Handle("/", h.wrap("other", scopeNone, func(w http.ResponseWriter, r *http.Request) error {
+	h.noRoute = h.wrap("other", scopeNone, func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{http.StatusNotFound, "not_found", "no route " + r.Method + " " + r.URL.Path}
-	}))
+	})
+	h.mux.Handle("/", h.noRoute)
 }
 
 // path registers the routes of one path, and a 405 with Allow for the
@@ -285,7 +288,27 @@ func endSpan(span trace.Span, status int) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r.Header.Get(RequestIDHeader))
 	w.Header().Set(RequestIDHeader, id)
-	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
+		// The mux would answer a redirect to the cleaned path with an HTML
+		// body; no route of the API has such a path.
+		h.noRoute.ServeHTTP(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is the canonical form of a path as http.ServeMux makes it: one
+// leading slash, no empty, "." or ".." segments, the trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 type requestIDKey struct{}

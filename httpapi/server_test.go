@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +257,23 @@ func TestClientGone(t *testing.T) {
 			t.Fatalf("/metrics lacks %s:\n%s", want, body)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestUncleanPaths: a path with empty, "." or ".." segments gets the JSON
+// 404 of an unknown route, not http.ServeMux's redirect with an HTML body.
+func TestUncleanPaths(t *testing.T) {
+	store := memstore.New(memstore.Options{})
+	mustCreate(t, store, "a")
+	h, err := httpapi.NewHandler(store, httpapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"//v1/flags", "/v1/flags/../../etc/passwd", "/v1/./flags/a", "/v1/flags/x/../a", "/v1//changes"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != 404 || errorCode(t, rec.Body.String()) != "not_found" || rec.Header().Get("Location") != "" {
+			t.Errorf("GET %s: got %d %q Location %q, want a 404 not_found", p, rec.Code, rec.Body, rec.Header().Get("Location"))
+		}
 	}
 }

@@ -203,3 +203,28 @@ func TestUnannouncedWriteRepairsRedis(t *testing.T) {
 		t.Errorf("RedisRepaired: got %d more, want 1", got)
 	}
 }
+
+// A writer killed between its source commit and its Redis update, then
+// restarted alone: its new baseline replays the feed's tail into Redis, so
+// the stale Redis entry is replaced without any peer.
+func TestRestartedWriterRepairsRedis(t *testing.T) {
+	src := memstore.New(memstore.Options{})
+	_, c := miniClient(t)
+	def := mustFlag(t, "r")
+	first := newNode(t, src, nodeConfig{client: c, prefix: "restart"})
+	if _, err := first.Create(ctx(t), def); err != nil { // v1 in Redis
+		t.Fatal(err)
+	}
+	if _, err := src.Update(ctx(t), def, 1); err != nil { // v2 committed; the writer "dies" before Redis
+		t.Fatal(err)
+	}
+	first.Close()
+	restarted := newNode(t, src, nodeConfig{client: c, prefix: "restart", opts: tiered.Options{ResyncInterval: -1}})
+	eventually(t, "Redis to hold v2", func() bool {
+		e, ok, err := restarted.cache.Get(ctx(t), "r")
+		return err == nil && ok && e.Version == 2
+	})
+	if got, err := restarted.Get(ctx(t), "r"); err != nil || got.Version != 2 {
+		t.Fatalf("restarted sidecar serves %+v, %v; want version 2", got, err)
+	}
+}

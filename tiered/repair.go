@@ -189,8 +189,17 @@ func (s *Store) rebase(ctx context.Context) error {
 	s.mu.Lock()
 	s.applied = feed.Revision
 	s.mu.Unlock()
+	// A writer killed between its source commit and its Redis update left
+	// Redis behind, and nothing announced the write. Replaying the tail of
+	// the feed into Redis (PutIfNewer: a no-op where Redis is current)
+	// repairs that even when this sidecar restarts alone.
+	s.redisMayLack(max(0, feed.Revision-startupReplay))
 	return nil
 }
+
+// startupReplay is how many of the latest revisions a new baseline
+// replays into Redis.
+const startupReplay = 1000
 
 func (s *Store) advance(rev int64) {
 	s.mu.Lock()
@@ -201,11 +210,11 @@ func (s *Store) advance(rev int64) {
 // applyChange makes one change from the feed visible locally: announced
 // against racing fills, and refreshed where this sidecar caches the id.
 func (s *Store) applyChange(c flagcache.Change) {
+	if c.Op == flagcache.OpUpsert && c.Flag != nil {
+		s.lru.replaceIfCached(c.ID, s.newEntry(c.Flag)) // before announce drops it
+	}
 	s.lru.announce(c.ID, c.Version, s.opts.FloorTTL)
 	s.group.Forget(string(c.ID))
-	if c.Op == flagcache.OpUpsert && c.Flag != nil {
-		s.lru.replaceIfCached(c.ID, s.newEntry(c.Flag))
-	}
 }
 
 // runRedisRepair writes to Redis the changes it missed while failing.
@@ -241,6 +250,9 @@ func (s *Store) runRedisRepair() bool {
 			after, n = c.Revision, n+1
 			if ok {
 				installed++
+				// Redis was behind: other sidecars may have cached what
+				// it held. Tell them.
+				s.publish(ctx, c)
 			}
 		}
 		if len(feed.Changes) < repairPage {

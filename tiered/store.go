@@ -125,6 +125,7 @@ type Store struct {
 	repairCh   chan struct{}
 	redisCh    chan struct{}
 	stop       chan struct{}
+	closeOnce  sync.Once
 	wg         sync.WaitGroup
 	sub        *invalidation.Subscriber
 
@@ -164,15 +165,17 @@ func New(source flagcache.Store, opts Options) *Store {
 }
 
 // Close stops the background work and the subscription. It does not close
-// the source or the Redis client.
+// the source or the Redis client. Calls after the first return nil.
 func (s *Store) Close() error {
-	close(s.stop)
 	var err error
-	if s.sub != nil {
-		err = s.sub.Close()
-	}
-	s.wg.Wait()
-	s.clock.close()
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		if s.sub != nil {
+			err = s.sub.Close()
+		}
+		s.wg.Wait()
+		s.clock.close()
+	})
 	return err
 }
 
@@ -260,7 +263,8 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 	ctx, span := s.obs.tracer.Start(ctx, "tiered.load", trace.WithAttributes(attribute.String("flag.id", string(id))))
 	defer span.End()
 
-	if e, ok := s.fromRedis(ctx, id); ok {
+	e, ok, redisFailed := s.fromRedis(ctx, id)
+	if ok {
 		span.SetAttributes(attribute.String("tier", string(flagcache.TierRedis)))
 		if trusted {
 			s.lru.install(id, e, epoch)
@@ -276,7 +280,7 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 	if s.beforeInstall != nil {
 		s.beforeInstall(id)
 	}
-	if !e.negative() {
+	if !e.negative() && !redisFailed { // a Redis that just failed is not waited on twice
 		s.fillRedis(ctx, rediskv.Entry{ID: id, Version: e.version, Flag: e.stored})
 	}
 	if trusted {
@@ -286,28 +290,24 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 }
 
 // fromRedis returns the Redis copy of id when Redis answers, has one, and
-// it is not older than an announced version.
-func (s *Store) fromRedis(ctx context.Context, id flagcache.ID) (*entry, bool) {
+// it is not older than an announced version; failed reports a Redis error.
+func (s *Store) fromRedis(ctx context.Context, id flagcache.ID) (e *entry, ok, failed bool) {
 	if s.cache == nil || !s.breaker.allow() {
-		return nil, false
+		return nil, false, s.cache != nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
 	defer cancel()
 	ce, ok, err := s.cache.Get(ctx, id)
 	s.redisResult(err)
-	if err != nil || !ok {
+	if err != nil || !ok || ce.Version < s.lru.floor(id) {
 		s.obs.redisMisses.Add(1)
-		return nil, false
-	}
-	if ce.Version < s.lru.floor(id) {
-		s.obs.redisMisses.Add(1)
-		return nil, false
+		return nil, false, err != nil
 	}
 	s.obs.redisHits.Add(1)
 	if ce.Deleted || ce.Flag == nil {
-		return s.negativeEntry(ce.Version), true
+		return s.negativeEntry(ce.Version), true, false
 	}
-	return s.newEntry(ce.Flag), true
+	return s.newEntry(ce.Flag), true, false
 }
 
 // fromSource reads id from the source of truth.

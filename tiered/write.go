@@ -67,21 +67,7 @@ func (s *Store) afterWrite(c flagcache.Change) {
 	defer span.End()
 
 	s.putRedis(ctx, c)
-	if s.pub != nil {
-		msg := invalidation.Message{ID: c.ID, Version: c.Version, Op: c.Op, Revision: c.Revision, Origin: s.opts.Origin}
-		err := errBreakerOpen // Redis is failing: don't wait on it; receivers see the revision jump
-		if s.breaker.allow() {
-			cctx, cancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
-			err = s.pub.Publish(cctx, msg)
-			cancel()
-			s.redisResult(err)
-		}
-		if err != nil {
-			s.log.Warn("tiered: invalidation not published; other sidecars repair it from the change feed", "id", c.ID, "revision", c.Revision, "err", err)
-		} else {
-			s.obs.sent.Add(1)
-		}
-	}
+	s.publish(ctx, c)
 	epoch, trusted := s.fillEpoch()
 	s.lru.announce(c.ID, c.Version, s.opts.FloorTTL)
 	s.group.Forget(string(c.ID))
@@ -93,6 +79,28 @@ func (s *Store) afterWrite(c flagcache.Change) {
 	} else {
 		s.lru.install(c.ID, s.newEntry(c.Flag), epoch)
 	}
+}
+
+// publish announces c to the other sidecars. When Redis is failing it does
+// not wait on it: receivers find the lost message by the revision jump or
+// their periodic resync.
+func (s *Store) publish(ctx context.Context, c flagcache.Change) {
+	if s.pub == nil {
+		return
+	}
+	msg := invalidation.Message{ID: c.ID, Version: c.Version, Op: c.Op, Revision: c.Revision, Origin: s.opts.Origin}
+	err := errBreakerOpen
+	if s.breaker.allow() {
+		cctx, cancel := context.WithTimeout(ctx, s.opts.CacheTimeout)
+		err = s.pub.Publish(cctx, msg)
+		cancel()
+		s.redisResult(err)
+	}
+	if err != nil {
+		s.log.Warn("tiered: invalidation not published; other sidecars repair it from the change feed", "id", c.ID, "revision", c.Revision, "err", err)
+		return
+	}
+	s.obs.sent.Add(1)
 }
 
 // putRedis installs a write in Redis, or remembers that Redis is behind

@@ -167,6 +167,8 @@ type MemoryPoint struct {
 	SidecarRSS   int64   `json:"sidecar_rss_bytes"`
 	SidecarToRaw float64 `json:"sidecar_to_raw"`
 	LRUEntries   int64   `json:"lru_entries"` // in the cached daemon at the sample (flagcache_lru_entries); -1 unknown
+	LRUPurges    int64   `json:"lru_purges"`  // of the cached daemon so far (flagcache_lru_purges_total)
+	ReadPasses   int     `json:"read_passes"` // over every flag, until the LRU held them all (at most 5)
 }
 
 // Goal is one target of the issue and where this run puts it.
@@ -344,9 +346,12 @@ func goals(r *Report) []Goal {
 	} else {
 		p := r.Memory.Points[len(r.Memory.Points)-1]
 		m := fmt.Sprintf("%d flags: sidecar RSS %s = %.2f × %s raw", p.Flags, fmtBytes(p.SidecarRSS), p.SidecarToRaw, fmtBytes(p.RawBytes))
-		if p.Flags < 100_000 || r.Settings.Size < 1000 {
+		switch {
+		case p.Flags < 100_000 || r.Settings.Size < 1000:
 			add(memGoal, m+" (not the goal's size)", unmeasured)
-		} else {
+		case p.LRUEntries >= 0 && p.LRUEntries < int64(p.Flags):
+			add(memGoal, m+fmt.Sprintf(" (but the LRU held only %d flags)", p.LRUEntries), unmeasured)
+		default:
 			add(memGoal, m, status(p.SidecarToRaw <= 3))
 		}
 	}

@@ -3,6 +3,7 @@ package tiered_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -89,9 +90,14 @@ func TestFailover(t *testing.T) {
 				}
 			}
 			round(a)
+			killStart := time.Now()
 			kill()
+			failoverTook := time.Since(killStart)
+			roundStart := time.Now()
 			round(b)
 			round(a)
+			duringFailover := time.Since(roundStart)
+			convergeStart := time.Now()
 			eventually(t, "both sidecars to serve the source's versions", func() bool {
 				for _, d := range defs {
 					want, err := src.Get(ctx(t), d.ID)
@@ -107,10 +113,12 @@ func TestFailover(t *testing.T) {
 				}
 				return true
 			})
-			for name, n := range map[string]*node{"A": a, "B": b} {
-				st := n.Stats()
-				t.Logf("%s: %d gaps, %d repaired, %d purges, %d redis errors, %d redis repaired", name, st.Gaps, st.Repaired, st.Purges, st.RedisErrors, st.RedisRepaired)
-			}
+			sa, sb := a.Stats(), b.Stats()
+			t.Logf("FIGURE failover/%s | promotion_took=%v writes_after=%d reads_after=%d failed=0 rounds_took=%v converged_in=%v "+
+				"gaps=%d repaired=%d purges=%d redis_errors=%d redis_repaired=%d",
+				tc.name, failoverTook.Round(time.Millisecond), 2*flags, 4*flags, duringFailover.Round(time.Millisecond),
+				time.Since(convergeStart).Round(time.Millisecond), sa.Gaps+sb.Gaps, sa.Repaired+sb.Repaired,
+				sa.Purges+sb.Purges, sa.RedisErrors+sb.RedisErrors, sa.RedisRepaired+sb.RedisRepaired)
 		})
 	}
 }

@@ -209,7 +209,7 @@ func (w *worker) sourceRead(id flagcache.ID) {
 		return
 	}
 	w.res.srcReads++
-	w.record(call, ret, regInput{kind: opRead, id: id}, regOutput{outOK, st.Version})
+	w.record(call, ret, regInput{Kind: opRead, ID: id}, regOutput{Outcome: outOK, Version: st.Version})
 }
 
 // cas updates id through sidecar n, expecting version v.
@@ -217,7 +217,7 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 	ctx, cancel := w.ctx()
 	defer cancel()
 	def := flagDef(w.l.r.t, id, w.rng.IntN(2) == 0)
-	in := regInput{kind: opCAS, id: id, expected: v}
+	in := regInput{Kind: opCAS, ID: id, Expected: v}
 	call := w.l.now()
 	st, err := w.l.r.nodes[n].Update(ctx, def, v)
 	ret := w.l.now()
@@ -226,10 +226,10 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 	case err == nil:
 		w.res.casOK++
 		w.res.acked[id]++
-		w.record(call, ret, in, regOutput{outOK, st.Version})
+		w.record(call, ret, in, regOutput{Outcome: outOK, Version: st.Version})
 	case errors.As(err, &conflict):
 		w.res.conflicts++
-		w.record(call, ret, in, regOutput{outConflict, conflict.Actual})
+		w.record(call, ret, in, regOutput{Outcome: outConflict, Version: conflict.Actual})
 	case notSent(err):
 		w.res.notApplied++
 		w.res.writeFails = append(w.res.writeFails, opSample{time.Duration(call), time.Duration(ret - call)})
@@ -240,7 +240,7 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 			w.res.errSample = append(w.res.errSample, err.Error())
 		}
 		w.res.writeFails = append(w.res.writeFails, opSample{time.Duration(call), time.Duration(ret - call)})
-		w.record(call, neverReturned, in, regOutput{outUnknown, 0})
+		w.record(call, neverReturned, in, regOutput{Outcome: outUnknown})
 	default:
 		w.res.violations = append(w.res.violations, fmt.Sprintf("client %d: CAS %s at v%d: unexpected error %v", w.client, id, v, err))
 	}

@@ -168,7 +168,7 @@ func TestPostgresStopped(t *testing.T) {
 	// The first write acknowledged after the restart.
 	firstOK := time.Duration(-1)
 	for _, op := range res.history {
-		if in, out := op.Input.(regInput), op.Output.(regOutput); in.kind == opCAS && out.outcome == outOK && time.Duration(op.Call) >= restarted {
+		if in, out := op.Input.(regInput), op.Output.(regOutput); in.Kind == opCAS && out.Outcome == outOK && time.Duration(op.Call) >= restarted {
 			if d := time.Duration(op.Return) - restarted; firstOK < 0 || d < firstOK {
 				firstOK = d
 			}

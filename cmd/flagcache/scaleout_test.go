@@ -11,15 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
+
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/linearize"
 	"github.com/flagcache/flagcache/internal/redistest"
 )
 
 // Four sidecars sharing a private Redis Cluster (3 primaries, 3 replicas;
 // sharded pub/sub) and one Postgres: CAS writes through each, reads through
-// all. No reader ever sees a version go backwards on a daemon, and after
-// each write every daemon converges to it; the convergence time (write
-// acknowledged → all four serve it) is the figure.
+// all. The history of the CAS writes is linearizable (porcupine); no reader
+// ever sees a version go backwards on a daemon; after each write every
+// daemon converges to it, and the convergence time (write acknowledged →
+// all four serve it) is the figure.
 func TestFourSidecarsOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Redis Cluster and four daemons")
@@ -74,7 +78,9 @@ func TestFourSidecarsOnCluster(t *testing.T) {
 		}()
 	}
 
+	epoch := time.Now()
 	var (
+		history     []porcupine.Operation
 		mu          sync.Mutex
 		wins        int
 		conflicts   int
@@ -93,20 +99,28 @@ func TestFourSidecarsOnCluster(t *testing.T) {
 					return
 				}
 				body := fmt.Sprintf(`{"name":"K","kind":"number","default_value":%d}`, wi*100+i)
-				status, err = putFlag(w, id, body, cur.Version)
-				if err != nil {
-					t.Errorf("writer %d put %s: %v", wi, id, err)
+				in := linearize.Input{Kind: linearize.CAS, ID: flagcache.ID(id), Expected: cur.Version}
+				call := time.Since(epoch).Nanoseconds()
+				status, actual, err := putFlag(w, id, body, cur.Version)
+				ret := time.Since(epoch).Nanoseconds()
+				out := linearize.Output{Outcome: linearize.OK, Version: cur.Version + 1}
+				switch {
+				case err != nil || status >= 500:
+					out, ret = linearize.Output{Outcome: linearize.Unknown}, linearize.NeverReturned
+				case status == 412:
+					out = linearize.Output{Outcome: linearize.Conflict, Version: actual}
+				case status != 200:
+					t.Errorf("writer %d put %s: status %d", wi, id, status)
 					return
 				}
-				if status == 412 {
+				mu.Lock()
+				history = append(history, porcupine.Operation{ClientId: wi, Input: in, Call: call, Output: out, Return: ret})
+				mu.Unlock()
+				if status != 200 {
 					mu.Lock()
 					conflicts++
 					mu.Unlock()
 					continue
-				}
-				if status != 200 {
-					t.Errorf("writer %d put %s: status %d", wi, id, status)
-					return
 				}
 				// Acknowledged: every daemon must serve at least this version soon.
 				start := time.Now()
@@ -159,6 +173,10 @@ func TestFourSidecarsOnCluster(t *testing.T) {
 	if total != int64(wins) {
 		t.Errorf("versions above 1 add up to %d, want the %d acknowledged writes", total, wins)
 	}
+	lin := linearize.Check(history, time.Minute)
+	if lin.Check != porcupine.Ok {
+		t.Errorf("CAS history of %d ops through 4 daemons: %s (visualization %s)", lin.Ops, lin.Check, lin.Visual)
+	}
 	slices.Sort(convergence)
 	if len(convergence) == 0 {
 		t.Fatal("no write won")
@@ -166,8 +184,8 @@ func TestFourSidecarsOnCluster(t *testing.T) {
 	n := 0
 	reads.Range(func(_, v any) bool { n += v.(int); return true })
 	t.Logf("4 daemons on a 6-node Redis Cluster (sharded pub/sub) + Postgres: %d CAS writes acknowledged, %d conflicts, %d reads, 0 backwards; "+
-		"convergence on all 4: p50 %v, p99 %v, max %v",
-		wins, conflicts, n, convergence[len(convergence)/2].Round(time.Microsecond),
+		"porcupine %s on %d ops in %v; convergence on all 4: p50 %v, p99 %v, max %v",
+		wins, conflicts, n, lin.Check, lin.Ops, lin.Took.Round(time.Millisecond), convergence[len(convergence)/2].Round(time.Microsecond),
 		convergence[len(convergence)*99/100].Round(time.Microsecond), convergence[len(convergence)-1].Round(time.Microsecond))
 }
 
@@ -184,17 +202,26 @@ func getFlag(d *testDaemon, id string) (*flagcache.Stored, int, error) {
 	return &st, res.StatusCode, err
 }
 
-func putFlag(d *testDaemon, id, body string, ifMatch int64) (int, error) {
+// putFlag updates id with If-Match; on a 412 it returns the actual version
+// the server reported.
+func putFlag(d *testDaemon, id, body string, ifMatch int64) (status int, actual int64, err error) {
 	req, err := http.NewRequest("PUT", d.base+"/v1/flags/"+id, strings.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("If-Match", flagcache.ETag(ifMatch))
 	res, err := d.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusPreconditionFailed {
+		var e struct {
+			Error struct{ Actual int64 } `json:"error"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&e)
+		return res.StatusCode, e.Error.Actual, err
 	}
 	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode, nil
+	return res.StatusCode, 0, nil
 }

@@ -64,6 +64,26 @@ func (d *Definition) Validate() error {
 	return nil
 }
 
+// CheckVersion returns an *InvalidError for a negative expected version
+// (0 means unconditional).
+func CheckVersion(expected int64) error {
+	if expected < 0 {
+		return Invalid("expected_version", "must not be negative")
+	}
+	return nil
+}
+
+// ForWrite returns the copy of a validated definition that a store stamps
+// and keeps — the caller's stays untouched — with a missing status set to
+// StatusInactive.
+func (d *Definition) ForWrite() *Definition {
+	c := d.Clone()
+	if c.Status == "" {
+		c.Status = StatusInactive
+	}
+	return c
+}
+
 // ValidEnvironment reports whether name is a valid environment name:
 // [a-z0-9][a-z0-9_-]{0,63}.
 func ValidEnvironment(name string) bool {

@@ -16,7 +16,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	def = withStatus(def)
+	def = def.ForWrite()
 	var out *flagcache.Stored
 	err := s.update(func(b buckets) error {
 		prev, err := b.getRecord(def.ID)
@@ -46,13 +46,13 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkExpected(expectedVersion); err != nil {
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return nil, err
 	}
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	def = withStatus(def)
+	def = def.ForWrite()
 	var out *flagcache.Stored
 	err := s.update(func(b buckets) error {
 		prev, err := b.current(def.ID, expectedVersion)
@@ -85,7 +85,7 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err := id.Validate(); err != nil {
 		return flagcache.Change{}, err
 	}
-	if err := checkExpected(expectedVersion); err != nil {
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
 	var out flagcache.Change
@@ -112,23 +112,6 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 		return flagcache.Change{}, err
 	}
 	return out, nil
-}
-
-// withStatus returns a copy of def the store may stamp, with the default
-// status if it has none.
-func withStatus(def *flagcache.Definition) *flagcache.Definition {
-	def = def.Clone()
-	if def.Status == "" {
-		def.Status = flagcache.StatusInactive
-	}
-	return def
-}
-
-func checkExpected(v int64) error {
-	if v < 0 {
-		return flagcache.Invalid("expected_version", "must not be negative")
-	}
-	return nil
 }
 
 // current returns the live record of id, checking expectedVersion.

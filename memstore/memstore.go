@@ -149,10 +149,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	def = def.Clone()
-	if def.Status == "" {
-		def.Status = flagcache.StatusInactive
-	}
+	def = def.ForWrite()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[def.ID]
@@ -173,16 +170,13 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkExpected(expectedVersion); err != nil {
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return nil, err
 	}
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	def = def.Clone()
-	if def.Status == "" {
-		def.Status = flagcache.StatusInactive
-	}
+	def = def.ForWrite()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.current(def.ID, expectedVersion)
@@ -201,7 +195,7 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err := id.Validate(); err != nil {
 		return flagcache.Change{}, err
 	}
-	if err := checkExpected(expectedVersion); err != nil {
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
 	s.mu.Lock()
@@ -213,13 +207,6 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	s.revision++
 	s.entries[id] = &entry{version: e.version + 1, revision: s.revision, deletedAt: s.now()}
 	return flagcache.Change{Revision: s.revision, Op: flagcache.OpDelete, ID: id, Version: e.version + 1}, nil
-}
-
-func checkExpected(v int64) error {
-	if v < 0 {
-		return flagcache.Invalid("expected_version", "must not be negative")
-	}
-	return nil
 }
 
 // current returns the live entry of id, checking expectedVersion.

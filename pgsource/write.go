@@ -55,7 +55,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	def = withDefaults(def)
+	def = def.ForWrite()
 	var stored *flagcache.Stored
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
@@ -88,13 +88,13 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkExpected(expectedVersion); err != nil {
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return nil, err
 	}
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	def = withDefaults(def)
+	def = def.ForWrite()
 	var stored *flagcache.Stored
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := lock(ctx, tx, def.ID, expectedVersion)
@@ -124,7 +124,7 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err := id.Validate(); err != nil {
 		return flagcache.Change{}, err
 	}
-	if err := checkExpected(expectedVersion); err != nil {
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
 	change := flagcache.Change{Op: flagcache.OpDelete, ID: id}
@@ -178,20 +178,4 @@ func lock(ctx context.Context, tx pgx.Tx, id flagcache.ID, expectedVersion int64
 		cur.created = t
 	}
 	return cur, nil
-}
-
-// withDefaults returns a copy of def to write: the caller's stays untouched.
-func withDefaults(def *flagcache.Definition) *flagcache.Definition {
-	def = def.Clone()
-	if def.Status == "" {
-		def.Status = flagcache.StatusInactive
-	}
-	return def
-}
-
-func checkExpected(v int64) error {
-	if v < 0 {
-		return flagcache.Invalid("expected_version", "must not be negative")
-	}
-	return nil
 }

@@ -172,7 +172,7 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkExpected(expectedVersion); err != nil {
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return nil, err
 	}
 	if err := def.Validate(); err != nil {
@@ -189,7 +189,7 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err := id.Validate(); err != nil {
 		return flagcache.Change{}, err
 	}
-	if err := checkExpected(expectedVersion); err != nil {
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
 	res, err := s.write(ctx, "delete", id, expectedVersion, s.now(), "", nil)
@@ -199,19 +199,9 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	return flagcache.Change{Revision: res.revision, Op: flagcache.OpDelete, ID: id, Version: res.version}, nil
 }
 
-func checkExpected(v int64) error {
-	if v < 0 {
-		return flagcache.Invalid("expected_version", "must not be negative")
-	}
-	return nil
-}
-
 // put runs a create or an update of a validated definition.
 func (s *Store) put(ctx context.Context, op string, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	def = def.Clone()
-	if def.Status == "" {
-		def.Status = flagcache.StatusInactive
-	}
+	def = def.ForWrite()
 	now := s.now()
 	def.Stamp(now, now)
 	body := *def

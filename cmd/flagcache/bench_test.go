@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flagcache/flagcache/internal/bench"
+	"github.com/flagcache/flagcache/internal/testenv"
 )
 
 // envRunCLI makes the test binary act as the flagcache binary: `flagcache
@@ -47,8 +48,10 @@ func runBench(t *testing.T, args ...string) *bench.Report {
 	return &r
 }
 
-// tiny is a run of a few hundred milliseconds.
-var tiny = []string{"--flags", "200", "--conns", "2", "--duration", "300ms", "--warmup", "100ms", "--rounds", "2"}
+// tiny is a run of a few hundred milliseconds, with the baselines on the
+// test servers.
+var tiny = []string{"--flags", "200", "--conns", "2", "--duration", "300ms", "--warmup", "100ms", "--rounds", "2",
+	"--redis", testenv.RedisAddr(), "--postgres", testenv.PostgresDSN()}
 
 func TestBench(t *testing.T) {
 	d := startServe(t, nil)
@@ -63,7 +66,7 @@ func TestBench(t *testing.T) {
 	for _, name := range []string{"daemon", "static", "redis", "postgres"} {
 		res := resultNamed(t, r.Read, name)
 		if res.Skipped != "" {
-			if name == "daemon" || name == "static" {
+			if name == "daemon" || name == "static" || testenv.RequireServices() {
 				t.Errorf("read: %s skipped: %s", name, res.Skipped)
 			} else {
 				t.Logf("read: the %s baseline was skipped: %s", name, res.Skipped)

@@ -197,7 +197,10 @@ func (fz *fuzzHandler) check(t *testing.T, req *http.Request) {
 	switch {
 	case res.StatusCode >= 400:
 		checkErrorBody(t, what, res, body)
-	case res.StatusCode == http.StatusNoContent, res.StatusCode == http.StatusNotModified, req.Method == http.MethodHead:
+	case req.Method == http.MethodHead && len(body) == 0:
+		// A HEAD body is the GET one, which net/http's server drops; the
+		// recorder keeps it, so one is checked like the GET's.
+	case res.StatusCode == http.StatusNoContent, res.StatusCode == http.StatusNotModified:
 		if len(body) != 0 {
 			t.Fatalf("%s: got %d with a body %q", what, res.StatusCode, body)
 		}
@@ -240,7 +243,7 @@ func checkErrorBody(t *testing.T, what string, res *http.Response, body []byte) 
 func (fz *fuzzHandler) checkSuccess(t *testing.T, what string, req *http.Request, res *http.Response, body []byte) {
 	var shape any
 	switch p := req.URL.Path; {
-	case p == "/v1/flags" && req.Method == http.MethodGet:
+	case p == "/v1/flags" && req.Method != http.MethodPost:
 		shape = &httpapi.ListResponse{}
 	case p == "/v1/flags:count":
 		shape = &httpapi.CountResponse{}

@@ -234,7 +234,7 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	defer b.target.close()
-	if b.client, err = b.target.newClient(o.Token, o.Conns); err != nil {
+	if b.client, err = b.target.newClient(o.Token); err != nil {
 		return err
 	}
 	defer b.client.Close()

@@ -92,7 +92,7 @@ func (b *bench) spawnedScenarios(ctx context.Context) error {
 		b.skipIf(ScenarioCold, err)
 	}
 	if len(daemons) == 2 {
-		h, _, err := b.connect(a.URL, 2)
+		h, err := newHTTPTarget(a.URL, o.Token, 2)
 		if err != nil {
 			return err
 		}
@@ -109,7 +109,7 @@ func (b *bench) connect(url string, conns int) (*httpTarget, *client.Client, err
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := h.newClient(b.opts.Token, conns)
+	c, err := h.newClient(b.opts.Token)
 	if err != nil {
 		return nil, nil, err
 	}

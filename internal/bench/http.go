@@ -56,8 +56,9 @@ func newTransport(conns int) *http.Transport {
 
 // newClient returns a flagcache client on the same daemon, for loading
 // and writes.
-func (h *httpTarget) newClient(token string, conns int) (*client.Client, error) {
-	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: newTransport(conns)}), client.WithTimeout(requestTimeout)}
+func (h *httpTarget) newClient(token string) (*client.Client, error) {
+	// The reader's transport: its idle connections close with h.
+	opts := []client.Option{client.WithHTTPClient(&http.Client{Transport: h.client.Transport}), client.WithTimeout(requestTimeout)}
 	if token != "" {
 		opts = append(opts, client.WithToken(token))
 	}

@@ -24,7 +24,7 @@ func (b *bench) invalidation(ctx context.Context, a *httpTarget, urlB, pair stri
 		return nil, err
 	}
 	defer bh.close()
-	ac, err := a.newClient(o.Token, 1)
+	ac, err := a.newClient(o.Token)
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,9 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
-
-	"github.com/flagcache/flagcache"
 )
 
 // runTarget is one of the things a steady scenario measures.
@@ -114,12 +111,10 @@ func (b *bench) steadyMix(ctx context.Context) {
 				return false, tier, err
 			}
 			st, err := b.client.Update(ctx, b.ds.writeDef(i), b.ds.Version(i))
-			var conflict *flagcache.VersionConflictError
-			switch {
-			case err == nil:
+			if err == nil {
 				b.ds.SawVersion(i, st.Version)
-			case errors.As(err, &conflict):
-				b.ds.SawVersion(i, conflict.Actual)
+			} else if v, ok := conflictActual(err); ok {
+				b.ds.SawVersion(i, v)
 			}
 			return true, TierNone, err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/flagcache/flagcache"
@@ -145,10 +146,15 @@ func (h *Handler) deleteFlag(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.store.Delete(r.Context(), id, expected); err != nil {
+	tomb, err := h.store.Delete(r.Context(), id, expected)
+	if err != nil {
 		return flagError(id, err)
 	}
 	h.writes.Notify()
+	// The tombstone's version and the delete's revision, so a client can
+	// tell what it deleted without reading the change feed.
+	w.Header().Set("ETag", flagcache.ETag(tomb.Version))
+	w.Header().Set(RevisionHeader, strconv.FormatInt(tomb.Revision, 10))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

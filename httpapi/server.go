@@ -38,6 +38,8 @@ const (
 	// StaleHeader is "true" when the source was unreachable and a cache
 	// served a value that may be behind it.
 	StaleHeader = "X-Flagcache-Stale"
+	// RevisionHeader carries the store-wide revision of a DELETE.
+	RevisionHeader = "X-Flagcache-Revision"
 	// RequestIDHeader carries the request id, in and out.
 	RequestIDHeader = "X-Request-Id"
 )

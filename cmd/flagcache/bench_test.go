@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	verifyNoLeaks(m)
 }
 
 // runBench runs `flagcache bench --json` with args and decodes its report.

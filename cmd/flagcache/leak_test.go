@@ -1,0 +1,13 @@
+package main
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// verifyNoLeaks runs the tests and fails if any goroutine is still running
+// after them: a daemon's context ending must stop everything it started.
+func verifyNoLeaks(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

@@ -2,7 +2,7 @@ GO      ?= go
 PKGS    ?= ./...
 BIN     ?= bin/flagcache
 
-.PHONY: build test test-faults bench lint ci
+.PHONY: build test test-faults fuzz bench lint ci
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flagcache
@@ -15,6 +15,17 @@ test:
 # figures go into docs/reliability.md. `make test` runs its short version.
 test-faults:
 	FLAGCACHE_FAULTS=full $(GO) test -race -v -count=1 -timeout 30m ./reliability/
+
+# Each fuzz target for FUZZTIME; `make test` runs only their corpora
+# (testdata/fuzz). A failing input lands in testdata/fuzz: commit it with
+# the fix.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDefinitionRoundTrip$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzIDValidate$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzParseETag$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzQueryString$$' -fuzztime $(FUZZTIME) ./httpapi/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) ./httpapi/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

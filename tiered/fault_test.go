@@ -195,9 +195,10 @@ func TestUnannouncedWriteRepairsRedis(t *testing.T) {
 	if _, err := src.Update(ctx(t), def, 1); err != nil { // v2, at the source only
 		t.Fatal(err)
 	}
-	eventually(t, "Redis to hold v2", func() bool {
+	// The counter moves just after Redis does: wait for both.
+	eventually(t, "Redis to hold v2, counted", func() bool {
 		e, ok, err := n.cache.Get(ctx(t), "u")
-		return err == nil && ok && e.Version == 2
+		return err == nil && ok && e.Version == 2 && n.Stats().RedisRepaired > before
 	})
 	if got := n.Stats().RedisRepaired - before; got != 1 {
 		t.Errorf("RedisRepaired: got %d more, want 1", got)

@@ -59,7 +59,9 @@ func newLRU(size, shards int) *lru {
 	for n < shards {
 		n <<= 1
 	}
-	per := max(size/n, 1)
+	// Ids do not hash evenly: give each shard an eighth more than its
+	// share, so a data set the size of the LRU fits.
+	per := max((size+n-1)/n+size/(8*n), 1)
 	c := &lru{shards: make([]shard, n), mask: uint32(n - 1), now: func() int64 { return time.Now().UnixNano() }}
 	for i := range c.shards {
 		c.shards[i].items, _ = simplelru.NewLRU[flagcache.ID, *entry](per, nil)

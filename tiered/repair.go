@@ -106,9 +106,7 @@ func (s *Store) repairLoop() {
 // unreachable: then no fresher value exists to be had, cached values are
 // served marked stale, and the repair is retried.
 func (s *Store) runRepair() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
-	defer cancel()
-	err := s.repair(ctx)
+	err := s.repair(context.Background())
 	switch {
 	case err == nil:
 		return true
@@ -131,7 +129,9 @@ func (s *Store) purge() {
 
 // repair applies every change after the last applied revision. Without a
 // baseline (at start, after a purge) or with a cursor past retention, it
-// purges and takes the current revision as the baseline.
+// purges and takes the current revision as the baseline. Each read of the
+// feed gets LoadTimeout of its own: a long backlog is many pages, not one
+// slow call.
 func (s *Store) repair(ctx context.Context) error {
 	s.mu.Lock()
 	after := s.applied
@@ -141,7 +141,7 @@ func (s *Store) repair(ctx context.Context) error {
 	}
 	from := after
 	for {
-		feed, err := s.source.Changes(ctx, after, repairPage)
+		feed, err := s.changes(ctx, after)
 		s.sourceResult(err)
 		if errors.Is(err, flagcache.ErrResyncNeeded) {
 			return s.rebase(ctx)
@@ -175,8 +175,17 @@ func (s *Store) repair(ctx context.Context) error {
 	}
 }
 
+// changes reads one page of the feed, within LoadTimeout.
+func (s *Store) changes(ctx context.Context, after int64) (*flagcache.ChangeFeed, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.LoadTimeout)
+	defer cancel()
+	return s.source.Changes(ctx, after, repairPage)
+}
+
 // rebase purges the LRU and starts from the source's current revision.
 func (s *Store) rebase(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.LoadTimeout)
+	defer cancel()
 	feed, err := s.source.Changes(ctx, 0, 1)
 	s.sourceResult(err)
 	if err != nil {
@@ -225,11 +234,10 @@ func (s *Store) runRedisRepair() bool {
 	if since < 0 || s.cache == nil || !s.breaker.allow() {
 		return since < 0 || s.cache == nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
-	defer cancel()
+	ctx := context.Background()
 	after, n, installed := since, 0, 0
 	for {
-		feed, err := s.source.Changes(ctx, after, repairPage)
+		feed, err := s.changes(ctx, after)
 		if errors.Is(err, flagcache.ErrResyncNeeded) {
 			after = 0
 			continue
@@ -250,6 +258,7 @@ func (s *Store) runRedisRepair() bool {
 			after, n = c.Revision, n+1
 			if ok {
 				installed++
+				s.obs.redisRepaired.Add(1)
 				// Redis was behind: other sidecars may have cached what
 				// it held. Tell them.
 				s.publish(ctx, c)
@@ -265,7 +274,6 @@ func (s *Store) runRedisRepair() bool {
 		s.redisBehind.Store(false)
 	}
 	s.mu.Unlock()
-	s.obs.redisRepaired.Add(int64(installed))
 	if installed > 0 {
 		s.log.Info("tiered: redis repaired", "changes", n, "installed", installed)
 	}

@@ -33,6 +33,13 @@ type lru struct {
 	mask   uint32
 	now    func() int64
 	epoch  atomic.Uint64 // bumped by every purge: fills begun before it are refused
+	// confirmed is when the last successful repair read the change feed:
+	// every flag cached then was current then. A flag whose TTL has passed
+	// stays valid while confirmed is within the TTL — so the TTL bounds
+	// staleness only when repairs stop (source unreachable), instead of
+	// reloading hot flags every TTL.
+	confirmed atomic.Int64
+	ttl       int64
 }
 
 type shard struct {
@@ -51,7 +58,7 @@ type floor struct {
 
 // newLRU returns an LRU of about size entries in all. shards = 0 picks a
 // power of two near 8 × GOMAXPROCS.
-func newLRU(size, shards int) *lru {
+func newLRU(size, shards int, ttl time.Duration) *lru {
 	if shards <= 0 {
 		shards = 8 * runtime.GOMAXPROCS(0)
 	}
@@ -62,7 +69,7 @@ func newLRU(size, shards int) *lru {
 	// Ids do not hash evenly: give each shard an eighth more than its
 	// share, so a data set the size of the LRU fits.
 	per := max((size+n-1)/n+size/(8*n), 1)
-	c := &lru{shards: make([]shard, n), mask: uint32(n - 1), now: func() int64 { return time.Now().UnixNano() }}
+	c := &lru{shards: make([]shard, n), mask: uint32(n - 1), ttl: int64(ttl), now: func() int64 { return time.Now().UnixNano() }}
 	for i := range c.shards {
 		c.shards[i].items, _ = simplelru.NewLRU[flagcache.ID, *entry](per, nil)
 		c.shards[i].floors = make(map[flagcache.ID]floor)
@@ -86,7 +93,7 @@ func (c *lru) get(id flagcache.ID) (*entry, bool) {
 	now := c.now()
 	s.mu.Lock()
 	e, ok := s.items.Get(id)
-	ok = ok && e.expires >= now
+	ok = ok && (e.expires >= now || (e.stored != nil && c.confirmed.Load() >= now-c.ttl))
 	if ok {
 		s.hits++
 	} else {

@@ -3,6 +3,7 @@ package tiered
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	lrulib "github.com/hashicorp/golang-lru/v2"
 
@@ -23,7 +24,7 @@ func BenchmarkLRUParallelGet(b *testing.B) {
 		shards int
 	}{{"sharded", 0}, {"one-shard", 1}} {
 		b.Run(tc.name, func(b *testing.B) {
-			c := newLRU(10_000, tc.shards)
+			c := newLRU(10_000, tc.shards, time.Minute)
 			c.now = func() int64 { return 0 } // compare the locking, not the clock
 			for _, id := range ids {
 				c.install(id, e, 0)

@@ -34,6 +34,7 @@ type observer struct {
 	staleServed   atomic.Int64
 	redisErrors   atomic.Int64
 	redisRepaired atomic.Int64
+	resyncs       atomic.Int64
 
 	tracer trace.Tracer
 }
@@ -52,6 +53,7 @@ type Stats struct {
 	StaleServed            int64 // reads served from an expired entry while the source was down
 	RedisErrors            int64
 	RedisRepaired          int64 // writes re-applied to Redis after it missed them
+	Resyncs                int64 // successful reads of the whole change feed since the last applied revision
 	LRULen                 int
 }
 
@@ -66,7 +68,7 @@ func (s *Store) Stats() Stats {
 		InvalidationsSent: o.sent.Load(), InvalidationsReceived: o.received.Load(),
 		Gaps: o.gaps.Load(), Repaired: o.repaired.Load(), Purges: o.purges.Load(),
 		StaleServed: o.staleServed.Load(), RedisErrors: o.redisErrors.Load(),
-		RedisRepaired: o.redisRepaired.Load(), LRULen: s.lru.len(),
+		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), LRULen: s.lru.len(),
 	}
 }
 

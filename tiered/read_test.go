@@ -218,3 +218,35 @@ func TestSourceDown(t *testing.T) {
 		t.Errorf("after the source returned: %+v, %v; want a fresh hit", h, err)
 	}
 }
+
+// Past its TTL a cached flag stays an LRU hit while resyncs keep confirming
+// the cache is current; once they stop (the source is down) the TTL bites
+// again and the flag is reloaded — here failing, so served stale.
+func TestTTLExtendedByResync(t *testing.T) {
+	src := &countingSource{Store: memstore.New(memstore.Options{})}
+	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: 10 * time.Millisecond}})
+	if _, err := src.Create(ctx(t), mustFlag(t, "hot")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Get(ctx(t), "hot"); err != nil {
+		t.Fatal(err)
+	}
+	reads := src.gets.Load()
+	tiered.AdvanceClock(n.Store, 10*time.Minute) // far past the 60 s TTL
+	resyncs := n.Stats().Resyncs
+	eventually(t, "a resync after the clock moved", func() bool { return n.Stats().Resyncs > resyncs+1 })
+	h, err := n.GetHit(ctx(t), "hot")
+	if err != nil || h.Tier != flagcache.TierLRU || h.Stale {
+		t.Fatalf("hot flag past its TTL with resyncs running: %+v, %v; want a fresh LRU hit", h, err)
+	}
+	if got := src.gets.Load(); got != reads {
+		t.Errorf("source reads: %d, want %d (no reload)", got, reads)
+	}
+
+	src.down.Store(true)
+	tiered.AdvanceClock(n.Store, 10*time.Minute)
+	h, err = n.GetHit(ctx(t), "hot")
+	if err != nil || !h.Stale {
+		t.Fatalf("with resyncs failing: %+v, %v; want the flag served stale after a failed reload", h, err)
+	}
+}

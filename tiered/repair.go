@@ -139,6 +139,7 @@ func (s *Store) repair(ctx context.Context) error {
 	if after < 0 {
 		return s.rebase(ctx)
 	}
+	started := s.lru.now()
 	from := after
 	for {
 		feed, err := s.changes(ctx, after)
@@ -166,6 +167,8 @@ func (s *Store) repair(ctx context.Context) error {
 		}
 		if len(feed.Changes) < repairPage {
 			s.advance(feed.Revision)
+			s.lru.confirmed.Store(started)
+			s.obs.resyncs.Add(1)
 			if len(feed.Changes) > 0 {
 				s.obs.repaired.Add(int64(len(feed.Changes)))
 			}

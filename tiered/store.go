@@ -142,7 +142,7 @@ func New(source flagcache.Store, opts Options) *Store {
 		cache:      opts.Cache,
 		pub:        opts.Publisher,
 		opts:       opts,
-		lru:        newLRU(opts.LRUSize, opts.LRUShards),
+		lru:        newLRU(opts.LRUSize, opts.LRUShards, opts.LRUTTL),
 		breaker:    newBreaker(opts.BreakerFailures, opts.BreakerCooldown),
 		log:        opts.Logger,
 		applied:    -1,

@@ -123,17 +123,19 @@ func ExampleClient_Watch() {
 	}
 	def, _ := flagcache.NewBoolean("beta", "Beta", false)
 	c.Create(ctx, def)
+	show(<-events)
 	c.Delete(ctx, "beta", 1)
-	for range 2 {
-		ev := <-events
-		if ev.Op == client.OpResync {
-			continue // re-read everything
-		}
-		fmt.Println(ev.Op, ev.ID, ev.Version, ev.Revision)
-	}
+	show(<-events)
 	// Output:
 	// upsert beta 1 1
 	// delete beta 2 2
+}
+
+func show(ev client.Event) {
+	if ev.Op == client.OpResync {
+		return // events were lost: re-read every flag
+	}
+	fmt.Println(ev.Op, ev.ID, ev.Version, ev.Revision)
 }
 
 // A client for a daemon that wants a token, with its own timeout and

@@ -46,6 +46,8 @@ const FromNow int64 = -1
 // expired cursor (flagcache.ErrResyncNeeded) is returned at once. After
 // that, a dropped stream is resumed with Last-Event-ID, nothing missed;
 // should the cursor expire meanwhile, an OpResync event comes first.
+// The feed is compacted, so a flag written several times before the
+// stream reads the feed is announced once, at its latest write.
 // The channel is closed when ctx ends or the client is closed; a reader
 // that stops reading holds the stream back (the daemon then drops it and
 // the client resumes it).

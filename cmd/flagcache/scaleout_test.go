@@ -83,6 +83,7 @@ func TestFourSidecarsOnCluster(t *testing.T) {
 		history     []porcupine.Operation
 		mu          sync.Mutex
 		wins        int
+		unknowns    int
 		conflicts   int
 		convergence []time.Duration
 		writers     sync.WaitGroup
@@ -118,7 +119,11 @@ func TestFourSidecarsOnCluster(t *testing.T) {
 				mu.Unlock()
 				if status != 200 {
 					mu.Lock()
-					conflicts++
+					if out.Outcome == linearize.Unknown {
+						unknowns++
+					} else {
+						conflicts++
+					}
 					mu.Unlock()
 					continue
 				}
@@ -152,10 +157,13 @@ func TestFourSidecarsOnCluster(t *testing.T) {
 		t.Errorf("daemon/id %s: a reader saw version %s", k, v)
 		return true
 	})
-	// Every daemon serves exactly the source's final versions; the
-	// versions add up to the acknowledged writes (none lost).
-	total := int64(0)
-	for k := range keys {
+	// Every daemon comes to serve the same final version of every flag
+	// (a write whose outcome was unknown may have applied without its
+	// writer waiting for it, so poll); the versions add up to the
+	// acknowledged writes plus at most the unknown ones: none lost.
+	var total int64
+	deadline := time.Now().Add(20 * time.Second)
+	for k := 0; k < keys; {
 		id := fmt.Sprintf("k%d", k)
 		var versions []int64
 		for _, d := range daemons {
@@ -166,12 +174,17 @@ func TestFourSidecarsOnCluster(t *testing.T) {
 			versions = append(versions, st.Version)
 		}
 		if slices.Min(versions) != slices.Max(versions) {
-			t.Errorf("%s: daemons disagree after the writes: %v", id, versions)
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: daemons still disagree 20s after the writes: %v", id, versions)
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
 		total += versions[0] - 1
+		k++
 	}
-	if total != int64(wins) {
-		t.Errorf("versions above 1 add up to %d, want the %d acknowledged writes", total, wins)
+	if total < int64(wins) || total > int64(wins+unknowns) {
+		t.Errorf("versions above 1 add up to %d, want the %d acknowledged writes (+ up to %d unknown)", total, wins, unknowns)
 	}
 	lin := linearize.Check(history, time.Minute)
 	if lin.Check != porcupine.Ok {

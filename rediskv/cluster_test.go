@@ -71,3 +71,15 @@ func TestCluster(t *testing.T) {
 		}
 	})
 }
+
+// TestSentinel runs the conformance suite through a failover client on a
+// private Sentinel set-up (1 primary, 1 replica, 3 sentinels).
+func TestSentinel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Sentinel set-up")
+	}
+	client := redistest.StartSentinel(t).Client()
+	storetest.Run(t, func(t *testing.T) flagcache.Store {
+		return rediskv.New(client, rediskv.Options{Prefix: testenv.UniqueName("rediskv-sentinel-")})
+	})
+}

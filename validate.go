@@ -73,6 +73,18 @@ func CheckVersion(expected int64) error {
 	return nil
 }
 
+// CheckCursor returns an *InvalidError for a negative Changes cursor or
+// limit.
+func CheckCursor(after int64, limit int) error {
+	if after < 0 {
+		return Invalid("after", "must not be negative")
+	}
+	if limit < 0 {
+		return Invalid("limit", "must not be negative")
+	}
+	return nil
+}
+
 // ForWrite returns the copy of a validated definition that a store stamps
 // and keeps — the caller's stays untouched — with a missing status set to
 // StatusInactive.

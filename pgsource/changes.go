@@ -53,11 +53,8 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if after < 0 {
-		return nil, flagcache.Invalid("after", "must not be negative")
-	}
-	if limit < 0 {
-		return nil, flagcache.Invalid("limit", "must not be negative")
+	if err := flagcache.CheckCursor(after, limit); err != nil {
+		return nil, err
 	}
 	feed := &flagcache.ChangeFeed{Changes: []flagcache.Change{}}
 	var (

@@ -17,11 +17,8 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if after < 0 {
-		return nil, flagcache.Invalid("after", "must not be negative")
-	}
-	if limit < 0 {
-		return nil, flagcache.Invalid("limit", "must not be negative")
+	if err := flagcache.CheckCursor(after, limit); err != nil {
+		return nil, err
 	}
 	k := s.keys
 	reply, err := changesScript.Run(ctx, s.client,

@@ -250,3 +250,31 @@ func TestTTLExtendedByResync(t *testing.T) {
 		t.Fatalf("with resyncs failing: %+v, %v; want the flag served stale after a failed reload", h, err)
 	}
 }
+
+// A flag deleted through another sidecar, with no Redis tier to hold the
+// tombstone: the source's "not found" is cached against the announced
+// tombstone version instead of being refused as older and re-read on every
+// Get.
+func TestDeletedFlagReadOnce(t *testing.T) {
+	src := &countingSource{Store: memstore.New(memstore.Options{})}
+	_, c := miniClient(t)
+	a := newNode(t, src, nodeConfig{client: c, prefix: "del", noCache: true})
+	b := newNode(t, src, nodeConfig{client: c, prefix: "del"})
+	if _, err := b.Create(ctx(t), mustFlag(t, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Delete(ctx(t), "gone", 0); err != nil {
+		t.Fatal(err)
+	}
+	// The create and the delete.
+	eventually(t, "A to hear the delete", func() bool { return a.Stats().InvalidationsReceived >= 2 })
+	reads := src.gets.Load()
+	for range 5 {
+		if _, err := a.Get(ctx(t), "gone"); !errors.Is(err, flagcache.ErrNotFound) {
+			t.Fatalf("Get of a deleted flag: %v", err)
+		}
+	}
+	if got := src.gets.Load() - reads; got != 1 {
+		t.Errorf("source reads for 5 Gets of a deleted flag: %d, want 1", got)
+	}
+}

@@ -258,6 +258,7 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 		return loaded{e, flagcache.TierLRU}, nil
 	}
 	epoch, trusted := s.fillEpoch()
+	floor := s.lru.floor(id) // before the reads: what they are at least as new as
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
 	defer cancel()
 	ctx, span := s.obs.tracer.Start(ctx, "tiered.load", trace.WithAttributes(attribute.String("flag.id", string(id))))
@@ -272,7 +273,7 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 		return loaded{e, flagcache.TierRedis}, nil
 	}
 	span.SetAttributes(attribute.String("tier", string(flagcache.TierSource)))
-	e, err := s.fromSource(ctx, id)
+	e, err := s.fromSource(ctx, id, floor)
 	if err != nil {
 		span.RecordError(err)
 		return nil, err
@@ -310,8 +311,11 @@ func (s *Store) fromRedis(ctx context.Context, id flagcache.ID) (e *entry, ok, f
 	return s.newEntry(ce.Flag), true, false
 }
 
-// fromSource reads id from the source of truth.
-func (s *Store) fromSource(ctx context.Context, id flagcache.ID) (*entry, error) {
+// fromSource reads id from the source of truth. A "not found" is at least
+// as new as every version announced before the read (floor): a flag the
+// source no longer has was deleted after them, so the negative entry takes
+// that version and is not refused as older.
+func (s *Store) fromSource(ctx context.Context, id flagcache.ID, floor int64) (*entry, error) {
 	s.obs.sourceLoads.Add(1)
 	st, err := s.source.Get(ctx, id)
 	s.sourceResult(err)
@@ -319,7 +323,7 @@ func (s *Store) fromSource(ctx context.Context, id flagcache.ID) (*entry, error)
 	case err == nil:
 		return s.newEntry(st), nil
 	case errors.Is(err, flagcache.ErrNotFound):
-		return s.negativeEntry(0), nil
+		return s.negativeEntry(floor), nil
 	}
 	return nil, err
 }

@@ -22,7 +22,13 @@ func (s *Store) Subscribe(ctx context.Context, client redis.UniversalClient, opt
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	old := s.sub
 	s.sub = sub
+	s.mu.Unlock()
+	if old != nil {
+		old.Close() // a second Subscribe replaces the first
+	}
 	// Writes committed before the subscription was confirmed were not
 	// heard: catch up from the feed.
 	s.kick(s.repairCh)

@@ -170,8 +170,11 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		if s.sub != nil {
-			err = s.sub.Close()
+		s.mu.Lock()
+		sub := s.sub
+		s.mu.Unlock()
+		if sub != nil {
+			err = sub.Close()
 		}
 		s.wg.Wait()
 		s.clock.close()

@@ -2,6 +2,7 @@ package flagcache
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -83,6 +84,23 @@ func CheckCursor(after int64, limit int) error {
 		return Invalid("limit", "must not be negative")
 	}
 	return nil
+}
+
+// PrepareWrite is the start of every store's Create and Update: it fails
+// with ctx's error, or an *InvalidError for a negative expected version or
+// a definition that does not validate, before anything is written, and
+// otherwise returns def.ForWrite(). Create passes expectedVersion 0.
+func PrepareWrite(ctx context.Context, def *Definition, expectedVersion int64) (*Definition, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := CheckVersion(expectedVersion); err != nil {
+		return nil, err
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	return def.ForWrite(), nil
 }
 
 // ForWrite returns the copy of a validated definition that a store stamps

@@ -10,15 +10,12 @@ import (
 
 // Create implements flagcache.Store.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
+	def, err := flagcache.PrepareWrite(ctx, def, 0)
+	if err != nil {
 		return nil, err
 	}
-	if err := def.Validate(); err != nil {
-		return nil, err
-	}
-	def = def.ForWrite()
 	var out *flagcache.Stored
-	err := s.update(func(b buckets) error {
+	err = s.update(func(b buckets) error {
 		prev, err := b.getRecord(def.ID)
 		if err != nil {
 			return err
@@ -43,18 +40,12 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 
 // Update implements flagcache.Store.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
+	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
+	if err != nil {
 		return nil, err
 	}
-	if err := flagcache.CheckVersion(expectedVersion); err != nil {
-		return nil, err
-	}
-	if err := def.Validate(); err != nil {
-		return nil, err
-	}
-	def = def.ForWrite()
 	var out *flagcache.Stored
-	err := s.update(func(b buckets) error {
+	err = s.update(func(b buckets) error {
 		prev, err := b.current(def.ID, expectedVersion)
 		if err != nil {
 			return err

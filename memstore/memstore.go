@@ -143,13 +143,10 @@ func (s *Store) match(ctx context.Context, q flagcache.Query) ([]*flagcache.Stor
 
 // Create implements flagcache.Store.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
+	def, err := flagcache.PrepareWrite(ctx, def, 0)
+	if err != nil {
 		return nil, err
 	}
-	if err := def.Validate(); err != nil {
-		return nil, err
-	}
-	def = def.ForWrite()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[def.ID]
@@ -167,16 +164,10 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 
 // Update implements flagcache.Store.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
+	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
+	if err != nil {
 		return nil, err
 	}
-	if err := flagcache.CheckVersion(expectedVersion); err != nil {
-		return nil, err
-	}
-	if err := def.Validate(); err != nil {
-		return nil, err
-	}
-	def = def.ForWrite()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.current(def.ID, expectedVersion)

@@ -49,15 +49,12 @@ var errLostRow = errors.New("pgsource: locked row vanished")
 // above the id's tombstone, if any. Two Creates racing for a new id both
 // find no row; the loser's INSERT fails with a unique violation.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
+	def, err := flagcache.PrepareWrite(ctx, def, 0)
+	if err != nil {
 		return nil, err
 	}
-	if err := def.Validate(); err != nil {
-		return nil, err
-	}
-	def = def.ForWrite()
 	var stored *flagcache.Stored
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
 			now    time.Time
 			exists bool
@@ -85,18 +82,12 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 
 // Update implements flagcache.Store.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
+	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
+	if err != nil {
 		return nil, err
 	}
-	if err := flagcache.CheckVersion(expectedVersion); err != nil {
-		return nil, err
-	}
-	if err := def.Validate(); err != nil {
-		return nil, err
-	}
-	def = def.ForWrite()
 	var stored *flagcache.Stored
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := lock(ctx, tx, def.ID, expectedVersion)
 		if err != nil {
 			return err

@@ -157,10 +157,8 @@ func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 
 // Create implements flagcache.Store.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := def.Validate(); err != nil {
+	def, err := flagcache.PrepareWrite(ctx, def, 0)
+	if err != nil {
 		return nil, err
 	}
 	return s.put(ctx, "create", def, 0)
@@ -169,13 +167,8 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 // Update implements flagcache.Store: one EVALSHA that checks the version,
 // keeps created_at and writes the flag, its indexes and the change log.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := flagcache.CheckVersion(expectedVersion); err != nil {
-		return nil, err
-	}
-	if err := def.Validate(); err != nil {
+	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
+	if err != nil {
 		return nil, err
 	}
 	return s.put(ctx, "update", def, expectedVersion)
@@ -199,9 +192,8 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	return flagcache.Change{Revision: res.revision, Op: flagcache.OpDelete, ID: id, Version: res.version}, nil
 }
 
-// put runs a create or an update of a validated definition.
+// put runs a create or an update of a definition from flagcache.PrepareWrite.
 func (s *Store) put(ctx context.Context, op string, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	def = def.ForWrite()
 	now := s.now()
 	def.Stamp(now, now)
 	body := *def

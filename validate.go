@@ -89,7 +89,7 @@ func CheckCursor(after int64, limit int) error {
 // PrepareWrite is the start of every store's Create and Update: it fails
 // with ctx's error, or an *InvalidError for a negative expected version or
 // a definition that does not validate, before anything is written, and
-// otherwise returns def.ForWrite(). Create passes expectedVersion 0.
+// otherwise returns def.forWrite(). Create passes expectedVersion 0.
 func PrepareWrite(ctx context.Context, def *Definition, expectedVersion int64) (*Definition, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -100,13 +100,13 @@ func PrepareWrite(ctx context.Context, def *Definition, expectedVersion int64) (
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	return def.ForWrite(), nil
+	return def.forWrite(), nil
 }
 
-// ForWrite returns the copy of a validated definition that a store stamps
+// forWrite returns the copy of a validated definition that a store stamps
 // and keeps — the caller's stays untouched — with a missing status set to
 // StatusInactive.
-func (d *Definition) ForWrite() *Definition {
+func (d *Definition) forWrite() *Definition {
 	c := d.Clone()
 	if c.Status == "" {
 		c.Status = StatusInactive

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/linearize"
 )
 
 // loadConfig shapes a workload.
@@ -209,7 +210,7 @@ func (w *worker) sourceRead(id flagcache.ID) {
 		return
 	}
 	w.res.srcReads++
-	w.record(call, ret, regInput{Kind: opRead, ID: id}, regOutput{Outcome: outOK, Version: st.Version})
+	w.record(call, ret, linearize.Input{Kind: linearize.Read, ID: id}, linearize.Output{Outcome: linearize.OK, Version: st.Version})
 }
 
 // cas updates id through sidecar n, expecting version v.
@@ -217,7 +218,7 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 	ctx, cancel := w.ctx()
 	defer cancel()
 	def := flagDef(w.l.r.t, id, w.rng.IntN(2) == 0)
-	in := regInput{Kind: opCAS, ID: id, Expected: v}
+	in := linearize.Input{Kind: linearize.CAS, ID: id, Expected: v}
 	call := w.l.now()
 	st, err := w.l.r.nodes[n].Update(ctx, def, v)
 	ret := w.l.now()
@@ -226,10 +227,10 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 	case err == nil:
 		w.res.casOK++
 		w.res.acked[id]++
-		w.record(call, ret, in, regOutput{Outcome: outOK, Version: st.Version})
+		w.record(call, ret, in, linearize.Output{Outcome: linearize.OK, Version: st.Version})
 	case errors.As(err, &conflict):
 		w.res.conflicts++
-		w.record(call, ret, in, regOutput{Outcome: outConflict, Version: conflict.Actual})
+		w.record(call, ret, in, linearize.Output{Outcome: linearize.Conflict, Version: conflict.Actual})
 	case notSent(err):
 		w.res.notApplied++
 		w.res.writeFails = append(w.res.writeFails, opSample{time.Duration(call), time.Duration(ret - call)})
@@ -240,7 +241,7 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 			w.res.errSample = append(w.res.errSample, err.Error())
 		}
 		w.res.writeFails = append(w.res.writeFails, opSample{time.Duration(call), time.Duration(ret - call)})
-		w.record(call, neverReturned, in, regOutput{Outcome: outUnknown})
+		w.record(call, linearize.NeverReturned, in, linearize.Output{Outcome: linearize.Unknown})
 	default:
 		w.res.violations = append(w.res.violations, fmt.Sprintf("client %d: CAS %s at v%d: unexpected error %v", w.client, id, v, err))
 	}
@@ -253,7 +254,7 @@ func notSent(err error) bool {
 	return errors.As(err, &connect) || pgconn.SafeToRetry(err)
 }
 
-func (w *worker) record(call, ret int64, in regInput, out regOutput) {
+func (w *worker) record(call, ret int64, in linearize.Input, out linearize.Output) {
 	w.res.history = append(w.res.history, porcupine.Operation{ClientId: w.client, Input: in, Call: call, Output: out, Return: ret})
 }
 

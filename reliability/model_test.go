@@ -9,21 +9,6 @@ import (
 	"github.com/flagcache/flagcache/internal/linearize"
 )
 
-// Short names for the model's vocabulary (internal/linearize).
-type (
-	regInput  = linearize.Input
-	regOutput = linearize.Output
-)
-
-const (
-	opRead        = linearize.Read
-	opCAS         = linearize.CAS
-	outOK         = linearize.OK
-	outConflict   = linearize.Conflict
-	outUnknown    = linearize.Unknown
-	neverReturned = linearize.NeverReturned
-)
-
 // checkLinearizable checks history with linearize.Check. Porcupine's
 // Unknown (the check timed out) fails the test like Illegal does.
 func checkLinearizable(t *testing.T, history []porcupine.Operation, timeout time.Duration) (res porcupine.CheckResult, took time.Duration, pruned int) {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/linearize"
 	"github.com/flagcache/flagcache/internal/pgtest"
 	"github.com/flagcache/flagcache/internal/testenv"
 	"github.com/flagcache/flagcache/pgsource"
@@ -168,7 +169,7 @@ func TestPostgresStopped(t *testing.T) {
 	// The first write acknowledged after the restart.
 	firstOK := time.Duration(-1)
 	for _, op := range res.history {
-		if in, out := op.Input.(regInput), op.Output.(regOutput); in.Kind == opCAS && out.Outcome == outOK && time.Duration(op.Call) >= restarted {
+		if in, out := op.Input.(linearize.Input), op.Output.(linearize.Output); in.Kind == linearize.CAS && out.Outcome == linearize.OK && time.Duration(op.Call) >= restarted {
 			if d := time.Duration(op.Return) - restarted; firstOK < 0 || d < firstOK {
 				firstOK = d
 			}

@@ -14,7 +14,7 @@ import (
 // client sees a version go back through one sidecar, and afterwards every
 // sidecar serves the source's versions.
 func TestLinearizableWrites(t *testing.T) {
-	src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: 8})
+	src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: pgPoolSize})
 	r := newRig(t, src, rigConfig{})
 	ops := scaled(100, 1000)
 	l := startLoad(t, r, loadConfig{clients: 8, ops: ops})

@@ -308,6 +308,9 @@ func (res *loadResult) check(t *testing.T, r *rig) []any {
 		"cached_reads", len(res.reads), "read_errors", failed, "backwards", len(res.violations)}
 }
 
+// pgPoolSize is the connection pool of every Postgres source in the suite.
+const pgPoolSize = 8
+
 // checkVersions: each flag's final version at the source must be 1 + the
 // acknowledged CAS successes + the unknown-outcome CAS that applied, which
 // are between 0 and the number of unknowns.
@@ -317,6 +320,12 @@ func (res *loadResult) checkVersions(t *testing.T, r *rig) (lost, doubled, appli
 	defer cancel()
 	for _, id := range r.ids {
 		st, err := r.source.Get(ctx, id)
+		for tries := 0; errors.Is(err, flagcache.ErrUnavailable) && tries < pgPoolSize; tries++ {
+			// A fault may have left dead connections idle in the source's
+			// pool (a terminated backend): each fails the read it is
+			// handed once, and the pool then dials anew.
+			st, err = r.source.Get(ctx, id)
+		}
 		if err != nil {
 			t.Errorf("final read of %s: %v", id, err)
 			continue

@@ -30,7 +30,7 @@ func TestPostgresBackendsTerminated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := pgsource.Open(bg(t), dsn, pgsource.Options{Schema: schema, MaxConns: 8})
+	src, err := pgsource.Open(bg(t), dsn, pgsource.Options{Schema: schema, MaxConns: pgPoolSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func withApplicationName(dsn, app string) (string, error) {
 // ErrUnavailable; after the restart writes succeed again within a bound.
 func TestPostgresStopped(t *testing.T) {
 	pg := pgtest.StartPrivate(t)
-	src, err := pgsource.Open(bg(t), pg.DSN, pgsource.Options{Schema: "flagcache", MaxConns: 8})
+	src, err := pgsource.Open(bg(t), pg.DSN, pgsource.Options{Schema: "flagcache", MaxConns: pgPoolSize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 // stays linearizable, and afterwards Redis and every sidecar hold the
 // source's versions.
 func TestRedisKilledAndRestarted(t *testing.T) {
-	src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: 8})
+	src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: pgPoolSize})
 	r := newRig(t, src, rigConfig{persist: true})
 	cycles, down := scaled(3, 10), scaled(300*time.Millisecond, time.Second)
 	l := startLoad(t, r, loadConfig{clients: 8, pace: time.Millisecond})
@@ -48,7 +48,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 // instead of failing fast. Reads must keep being served, with a latency
 // bounded by the cache timeout; writes succeed at the source.
 func TestRedisPaused(t *testing.T) {
-	src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: 8})
+	src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: pgPoolSize})
 	opts := suiteOptions()
 	opts.LRUSize, opts.LRUShards = 4, 1 // most reads miss the LRU and ask Redis
 	r := newRig(t, src, rigConfig{opts: opts, keys: 64})
@@ -104,7 +104,7 @@ func TestRedisPaused(t *testing.T) {
 // from the change feed — the periodic resync is off here, so nothing else
 // could — and serve no stale value.
 func TestPubSubKilled(t *testing.T) {
-	src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: 8})
+	src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: pgPoolSize})
 	opts := suiteOptions()
 	opts.ResyncInterval = -1
 	r := newRig(t, src, rigConfig{opts: opts})

@@ -44,7 +44,7 @@ func TestSoak(t *testing.T) {
 	var warm, end, settled resources
 	var settledIn time.Duration
 	t.Run("load", func(t *testing.T) {
-		src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: 8})
+		src, _ := pgtest.NewStore(t, pgsource.Options{MaxConns: pgPoolSize})
 		r := newRig(t, src, rigConfig{})
 		warmup := startSoakLoad(r, 8)
 		time.Sleep(scaled(2*time.Second, 10*time.Second))

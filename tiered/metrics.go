@@ -35,6 +35,7 @@ type observer struct {
 	redisErrors   atomic.Int64
 	redisRepaired atomic.Int64
 	resyncs       atomic.Int64
+	notified      atomic.Int64
 
 	tracer trace.Tracer
 }
@@ -54,6 +55,7 @@ type Stats struct {
 	RedisErrors            int64
 	RedisRepaired          int64 // writes re-applied to Redis after it missed them
 	Resyncs                int64 // successful reads of the whole change feed since the last applied revision
+	Notifications          int64 // source commit notifications past the applied revision
 	LRULen                 int
 }
 
@@ -68,7 +70,8 @@ func (s *Store) Stats() Stats {
 		InvalidationsSent: o.sent.Load(), InvalidationsReceived: o.received.Load(),
 		Gaps: o.gaps.Load(), Repaired: o.repaired.Load(), Purges: o.purges.Load(),
 		StaleServed: o.staleServed.Load(), RedisErrors: o.redisErrors.Load(),
-		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), LRULen: s.lru.len(),
+		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), Notifications: o.notified.Load(),
+		LRULen: s.lru.len(),
 	}
 }
 
@@ -116,6 +119,7 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, s *Store) *ob
 	single("flagcache.lru.purges", "Purges of the whole LRU.", &o.purges)
 	single("flagcache.stale.served", "Reads served stale while the source was unreachable.", &o.staleServed)
 	single("flagcache.redis.errors", "Failed Redis calls.", &o.redisErrors)
+	single("flagcache.source.notifications", "Source commit notifications that started a repair.", &o.notified)
 	single("flagcache.redis.repaired", "Writes re-applied to Redis after it missed them.", &o.redisRepaired)
 	_, err := m.Int64ObservableGauge("flagcache.lru.entries", metric.WithDescription("Flags in the LRU."),
 		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {

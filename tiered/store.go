@@ -125,6 +125,7 @@ type Store struct {
 	repairCh   chan struct{}
 	redisCh    chan struct{}
 	stop       chan struct{}
+	cancel     context.CancelFunc // ends the background work's context
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
 	sub        *invalidation.Subscriber
@@ -161,6 +162,12 @@ func New(source flagcache.Store, opts Options) *Store {
 	cancel()
 	s.wg.Add(1)
 	go s.repairLoop()
+	bg, cancelBg := context.WithCancel(context.Background())
+	s.cancel = cancelBg
+	if w, ok := source.(RevisionWatcher); ok {
+		s.wg.Add(1)
+		go s.watchSource(bg, w)
+	}
 	return s
 }
 
@@ -170,6 +177,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
+		s.cancel()
 		s.mu.Lock()
 		sub := s.sub
 		s.mu.Unlock()

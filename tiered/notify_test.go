@@ -1,0 +1,114 @@
+package tiered_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/tiered"
+)
+
+// notifyingSource is a memstore that announces commits the way pgsource's
+// LISTEN/NOTIFY does: the test sends the revisions to announce, and the
+// first failures listens fail as a lost connection would; the listen after
+// them starts once open is closed.
+type notifyingSource struct {
+	*memstore.Store
+	revs     chan int64
+	open     chan struct{}
+	failures atomic.Int64
+	listens  atomic.Int64
+}
+
+var _ tiered.RevisionWatcher = (*notifyingSource)(nil)
+
+func newNotifyingSource(failures int64) *notifyingSource {
+	n := &notifyingSource{Store: memstore.New(memstore.Options{}), revs: make(chan int64), open: make(chan struct{})}
+	n.failures.Store(failures)
+	if failures == 0 {
+		close(n.open)
+	}
+	return n
+}
+
+func (n *notifyingSource) WatchRevisions(ctx context.Context, notify func(int64)) error {
+	n.listens.Add(1)
+	if n.failures.Add(-1) >= 0 {
+		return errors.New("listening connection lost")
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.open:
+	}
+	feed, err := n.Store.Changes(ctx, 0, 1)
+	if err != nil {
+		return err
+	}
+	notify(feed.Revision)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case rev := <-n.revs:
+			notify(rev)
+		}
+	}
+}
+
+// A write made behind the sidecar's back (a foreign SQL writer): with no
+// periodic resync and no invalidation, the source's commit notification
+// alone makes the sidecar serve it.
+func TestSourceNotificationServesForeignWrite(t *testing.T) {
+	src := newNotifyingSource(0)
+	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: -1}})
+	def := mustFlag(t, "foreign")
+	if _, err := n.Create(ctx(t), def); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := n.Get(ctx(t), "foreign"); err != nil || got.Version != 1 {
+		t.Fatalf("Get: %+v, %v", got, err)
+	}
+	st, err := src.Store.Update(ctx(t), def, 1) // behind the sidecar's back
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case src.revs <- st.Revision:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the store is not listening to the source's notifications")
+	}
+	eventually(t, "the sidecar to serve version 2", func() bool {
+		got, err := n.Get(ctx(t), "foreign")
+		return err == nil && got.Version == 2
+	})
+}
+
+// Listening fails twice before it works: the store listens again (with
+// backoff), and the notification sent when listening starts repairs a
+// write committed while it was not listening.
+func TestSourceNotificationsRetried(t *testing.T) {
+	src := newNotifyingSource(2)
+	def := mustFlag(t, "missed")
+	if _, err := src.Create(ctx(t), def); err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: -1}})
+	if got, err := n.Get(ctx(t), "missed"); err != nil || got.Version != 1 {
+		t.Fatalf("Get: %+v, %v", got, err)
+	}
+	if _, err := src.Store.Update(ctx(t), def, 1); err != nil {
+		t.Fatal(err)
+	}
+	close(src.open)
+	eventually(t, "the sidecar to serve version 2", func() bool {
+		got, err := n.Get(ctx(t), "missed")
+		return err == nil && got.Version == 2
+	})
+	if got := src.listens.Load(); got < 3 {
+		t.Errorf("listens: %d, want ≥ 3 (two failures, then one that works)", got)
+	}
+}

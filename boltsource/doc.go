@@ -17,7 +17,10 @@
 //	changes     8-byte big-endian revision → id
 //	tombstones  deleted_at (12 bytes, sortable) + revision (8 bytes) → id
 //	meta        "format" → 1, "revision" → last revision handed out,
-//	            "horizon" → revision of the newest tombstone dropped from the feed
+//	            "horizon" → revision of the newest tombstone dropped from the feed,
+//	            "index" → index version and the revision the indexes are current at
+//	index, index_counts, index_ids, index_odd
+//	            the query indexes (below)
 //
 // A record without a definition is a tombstone: it keeps the id's version
 // forever, so a re-created flag continues above it. The definition is kept
@@ -33,9 +36,29 @@
 // that is no longer in the feed and gets flagcache.ErrResyncNeeded, as does
 // a cursor above the current revision (it belongs to another file).
 //
-// List, Count and ModifiedSince scan the flags bucket and filter in memory
-// with flagcache.Query.Match, which is fine at embedded scale (tens of
-// thousands of flags).
+// # Indexes
+//
+// List and Count read indexes kept in the transaction of every write: one
+// ordered posting list per (dimension, value, status) — every flag, each
+// tag, each owner, each environment — whose keys sort in List order (name,
+// then id) and whose lengths are counted. A List with Limit seeks once per
+// status it allows and reads Offset+Limit entries and the records of its
+// page; a Count with at most one filter dimension (one tag, an owner or an
+// environment, with any status rule) reads one counter per status. With
+// several dimensions (two tags, a tag and an owner, ...) the shortest is
+// walked and each entry checked against the others by key, so the cost is
+// that list's length, not the number of flags. Offset is walked, not
+// seeked. BenchmarkIndexedQuery measures 10,000 against 100,000 flags
+// (docs/benchmarks.md).
+//
+// Open rebuilds the indexes, in its one transaction, when the meta "index"
+// key is missing (a file from before the indexes), names another index
+// version, or names another revision than the store's: a binary that does
+// not maintain the indexes can still open the file (the format is
+// unchanged), and its writes are caught on the next Open. A live record
+// whose summary does not decode is kept out of the indexes (index_odd), and
+// while there is one List and Count scan the flags bucket as they did
+// before the indexes. ModifiedSince scans.
 //
 // # Errors
 //

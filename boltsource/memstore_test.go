@@ -57,11 +57,14 @@ func randomCall(rnd *rand.Rand, now time.Time) call {
 	id := flagcache.ID(pick("a", "b", "c", "d", "e", "f"))
 	version := int64(rnd.IntN(4)) // 0 = unconditional
 	def := func() *flagcache.Definition {
-		d, _ := flagcache.NewBoolean(id, pick("Alpha", "Beta", "beta", "Gamma"), rnd.IntN(2) == 0)
+		d, _ := flagcache.NewBoolean(id, pick("Alpha", "Beta", "beta", "Gamma", "Beta\x00", "Beta\x00x"), rnd.IntN(2) == 0)
 		d.Status = flagcache.Status(pick("", "active", "deprecated", "archived"))
 		d.Metadata.Owner = pick("", "team-a", "team-b")
-		d.Metadata.Tags = []string{pick("x", "y", "z")}
+		d.Metadata.Tags = []string{pick("x", "y", "z"), pick("x", "y", "z", "x\x00y")}[:rnd.IntN(3)]
 		d.Environments = map[string]flagcache.Environment{pick("prod", "staging"): {Enabled: true}}
+		if rnd.IntN(3) == 0 {
+			d.Environments[pick("prod", "dev")] = flagcache.Environment{}
+		}
 		d.Metadata.CreatedAt = now.Add(-time.Hour) // ignored by stores
 		return d
 	}
@@ -69,11 +72,11 @@ func randomCall(rnd *rand.Rand, now time.Time) call {
 		return flagcache.Query{
 			Status:          flagcache.Status(pick("", "", "active", "archived")),
 			Environment:     pick("", "", "prod"),
-			Tags:            []string{pick("x", "y", "z")}[:rnd.IntN(2)],
+			Tags:            []string{pick("x", "y", "z"), pick("x", "y", "x\x00y")}[:rnd.IntN(3)],
 			Owner:           pick("", "", "team-a"),
 			IncludeArchived: rnd.IntN(2) == 0,
 			Offset:          rnd.IntN(3),
-			Limit:           rnd.IntN(3),
+			Limit:           rnd.IntN(4),
 		}
 	}
 	switch rnd.IntN(12) {

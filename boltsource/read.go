@@ -82,6 +82,11 @@ func (s *Store) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Store
 	}
 	var page []*flagcache.Stored
 	err := s.view(func(b buckets) error {
+		indexed, ok, err := b.indexedList(q)
+		if ok || err != nil {
+			page = indexed
+			return err
+		}
 		matched, records, err := b.scan(q.Match)
 		if err != nil {
 			return err
@@ -103,6 +108,11 @@ func (s *Store) Count(ctx context.Context, q flagcache.Query) (int, error) {
 	}
 	var n int
 	err := s.view(func(b buckets) error {
+		indexed, ok, err := b.indexedCount(q)
+		if ok || err != nil {
+			n = indexed
+			return err
+		}
 		matched, _, err := b.scan(q.Match)
 		n = len(matched)
 		return err

@@ -64,7 +64,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltsource: open %s: %w", path, err)
 	}
-	if err := db.Update(initialize); err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := initialize(tx); err != nil {
+			return err
+		}
+		return ensureIndex(tx)
+	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltsource: open %s: %w", path, err)
 	}

@@ -148,7 +148,7 @@ func (b buckets) nextRevision() (int64, error) {
 
 // replace stores r as the record of id in place of prev (nil for an id never
 // written): prev leaves the change feed and the tombstone index, r enters
-// the feed.
+// the feed; the indexes follow.
 func (b buckets) replace(id flagcache.ID, prev, r *record) error {
 	if prev != nil {
 		if err := b.changes.Delete(revKey(prev.Revision)); err != nil {
@@ -161,6 +161,9 @@ func (b buckets) replace(id flagcache.ID, prev, r *record) error {
 		}
 	}
 	if err := b.putRecord(id, r); err != nil {
+		return err
+	}
+	if err := b.reindex(id, r); err != nil {
 		return err
 	}
 	return b.changes.Put(revKey(r.Revision), []byte(id))

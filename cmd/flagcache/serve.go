@@ -131,6 +131,10 @@ func startDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (*dae
 		d.close()
 		return nil, err
 	}
+	if err = mountOFREP(d.handler, store, cfg, log); err != nil {
+		d.close()
+		return nil, err
+	}
 	if d.listener, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 		d.close()
 		return nil, fmt.Errorf("server.listen: %w", err)

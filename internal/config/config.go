@@ -16,6 +16,7 @@ type Config struct {
 	Cache    Cache    `toml:"cache"`
 	Metrics  Metrics  `toml:"metrics"`
 	Log      Log      `toml:"log"`
+	OFREP    OFREP    `toml:"ofrep"`
 }
 
 // Server is the HTTP server.
@@ -43,6 +44,9 @@ type Token struct {
 	Scope string `toml:"scope"`
 	Value Secret `toml:"value"`
 	File  string `toml:"file"`
+	// Environment, when set, is the environment OFREP evaluations made
+	// with this token use when their context names none.
+	Environment string `toml:"environment"`
 }
 
 // Source is the source of truth.
@@ -100,6 +104,13 @@ type Metrics struct {
 type Log struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"`
+}
+
+// OFREP is the OpenFeature Remote Evaluation Protocol endpoints.
+type OFREP struct {
+	// DefaultEnvironment is evaluated in when neither the context nor the
+	// token names an environment. Empty: such a request is refused.
+	DefaultEnvironment string `toml:"default_environment"`
 }
 
 // Default returns the configuration used when nothing else is given.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/flagcache/flagcache"
 )
 
 var validSchema = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -56,6 +58,9 @@ func (c *Config) Validate() error {
 		oneOf(name+".scope", t.Scope, "read", "write")
 		if (t.Value == "") == (t.File == "") {
 			bad(name, "give exactly one of value and file")
+		}
+		if t.Environment != "" && !flagcache.ValidEnvironment(t.Environment) {
+			bad(name+".environment", "%q is not an environment name: use [a-z0-9][a-z0-9_-]{0,63}", t.Environment)
 		}
 	}
 
@@ -115,6 +120,10 @@ func (c *Config) Validate() error {
 	}
 	notNegative("cache.lru_ttl", c.Cache.LRUTTL)
 	notNegative("cache.negative_ttl", c.Cache.NegativeTTL)
+
+	if e := c.OFREP.DefaultEnvironment; e != "" && !flagcache.ValidEnvironment(e) {
+		bad("ofrep.default_environment", "%q is not an environment name: use [a-z0-9][a-z0-9_-]{0,63}", e)
+	}
 
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "text")

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/client"
+	"github.com/flagcache/flagcache/internal/ofreptest"
+	"github.com/flagcache/flagcache/internal/pgtest"
+)
+
+// ofrepConfig has a write token, an unbound read token, a read token
+// bound to production, and staging as the default environment.
+const ofrepConfig = `
+[[auth.tokens]]
+scope = "write"
+value = "write-token"
+
+[[auth.tokens]]
+scope = "read"
+value = "read-token"
+
+[[auth.tokens]]
+scope = "read"
+value = "bound-token"
+environment = "production"
+
+[ofrep]
+default_environment = "staging"
+`
+
+// startOFREP starts a daemon on env with ofrepConfig and the OFREP
+// fixtures seeded through the HTTP API.
+func startOFREP(t *testing.T, env map[string]string) (*testDaemon, ofreptest.Target) {
+	t.Helper()
+	cfg := writeFile(t, t.TempDir(), "flagcache.toml", ofrepConfig)
+	d := startServe(t, env, "--config", cfg)
+	d.token = "write-token"
+	writer := newClient(t, d.base, client.WithToken("write-token"))
+	if err := ofreptest.Seed(context.Background(), writer); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	write := func(t *testing.T) {
+		n++
+		def, _ := flagcache.NewBoolean(flagcache.ID(fmt.Sprintf("touched-%d", n)), "Touched", true)
+		if _, err := writer.Create(context.Background(), def); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d, ofreptest.Target{Base: d.base, Token: "read-token", BoundToken: "bound-token", Client: d.client, Write: write}
+}
+
+func newClient(t *testing.T, base string, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(base, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestOFREP runs every row of the mapping, the environment resolution,
+// bad input, auth and the bulk ETag against the daemon on the embedded
+// default source.
+func TestOFREP(t *testing.T) {
+	_, tg := startOFREP(t, nil)
+	ofreptest.RunHTTP(t, tg)
+}
+
+// TestOFREPPostgres runs the same on Postgres with the Redis tier.
+func TestOFREPPostgres(t *testing.T) {
+	_, tg := startOFREP(t, redisEnv(t, postgresEnv(t)))
+	ofreptest.RunHTTP(t, tg)
+}
+
+// TestOFREPStale: with Postgres stopped, a flag the daemon has cached is
+// still evaluated, with metadata.stale true. (The embedded source is in
+// the daemon's process: it has no outage to serve through.)
+func TestOFREPStale(t *testing.T) {
+	pg := pgtest.StartPrivate(t)
+	env := redisEnv(t, map[string]string{"FLAGCACHE_SOURCE_KIND": "postgres", "FLAGCACHE_POSTGRES_DSN": pg.DSN})
+	if code, _, stderr := runCLI(t, env, "migrate"); code != 0 {
+		t.Fatalf("migrate: %d %s", code, stderr)
+	}
+	d, tg := startOFREP(t, env)
+	if _, a := tg.Eval(t, "on-bool", tg.BoundToken, `{}`); a.Reason != "STATIC" || a.Metadata["stale"] != nil {
+		t.Fatalf("before the outage: got %+v, want STATIC and not stale", a)
+	}
+	pg.Stop()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		// A read the caches cannot answer finds the source down.
+		d.do(t, http.MethodGet, "/v1/flags/not-cached", "")
+		r, a := tg.Eval(t, "on-bool", tg.BoundToken, `{}`)
+		if r.Status == 200 && a.Metadata["stale"] == true {
+			if a.Reason != "STATIC" || string(a.Value) != "true" {
+				t.Fatalf("stale answer: got %+v, want STATIC true", a)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stale answer within 15s of stopping Postgres: last %d %s", r.Status, r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Bulk reads the source: it cannot answer, and says so with a 503.
+	if r := tg.Do(t, "/ofrep/v1/evaluate/flags", tg.BoundToken, `{"context":{}}`); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("bulk with the source down: got %d %s, want 503", r.Status, r.Body)
+	}
+}

@@ -51,6 +51,10 @@ type Evaluation struct {
 	raw json.RawMessage // Value as OFREP serves it
 }
 
+// JSON returns Value as OFREP serves it (nil without a value). Do not
+// modify it.
+func (e *Evaluation) JSON() json.RawMessage { return e.raw }
+
 // Failed reports whether e is a failure.
 func (e *Evaluation) Failed() bool { return e.ErrorCode != "" }
 

@@ -52,7 +52,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"seed_schema", "revisions"}; !slices.Equal(got, want) {
+	if want := []string{"seed_schema", "revisions", "notify"}; !slices.Equal(got, want) {
 		t.Errorf("recorded migrations: got %v, want %v", got, want)
 	}
 }

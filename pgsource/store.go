@@ -33,6 +33,10 @@ type Options struct {
 	// MaxConns, used by Open, caps the pool; default the DSN's
 	// pool_max_conns, else pgxpool's default (4 or the number of CPUs).
 	MaxConns int32
+	// ListenKeepalive is how often WatchRevisions checks that its quiet
+	// listening connection still answers, and how long it waits for the
+	// answer; default 1s, so a half-open connection is found within 2s.
+	ListenKeepalive time.Duration
 }
 
 // Store is a flagcache.Store in a PostgreSQL database, safe for concurrent
@@ -42,6 +46,7 @@ type Store struct {
 	ownsPool  bool
 	schema    string
 	retention time.Duration
+	keepalive time.Duration
 }
 
 var validSchema = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -80,7 +85,10 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = flagcache.DefaultChangeRetention
 	}
-	return &Store{pool: pool, retention: opts.Retention}
+	if opts.ListenKeepalive <= 0 {
+		opts.ListenKeepalive = time.Second
+	}
+	return &Store{pool: pool, retention: opts.Retention, keepalive: opts.ListenKeepalive}
 }
 
 // Close closes the pool if Open created it. Calls after Close fail with

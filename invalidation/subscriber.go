@@ -29,8 +29,13 @@ type SubscriberOptions struct {
 	// channel lives on the shard owning its slot instead of being broadcast
 	// over the cluster bus. Publishers must use sharded publishing too.
 	Sharded bool
-	// HealthInterval: after this long without traffic the subscriber pings
-	// the connection; a failed ping is a gap. Default 5s.
+	// HealthInterval bounds how long a dead connection goes unnoticed:
+	// after half of it without traffic the subscriber pings, and a ping
+	// unanswered for the other half means the connection is dead (it may
+	// be half-open: no bytes, no reset). The subscriber then reports a
+	// gap, subscribes again on a new connection, and reports a gap once
+	// that is confirmed. It also bounds each wait for a subscription's
+	// confirmation. Default 5s.
 	HealthInterval time.Duration
 	// RetryBackoff is the pause after a receive error before receiving
 	// again (go-redis reconnects and re-subscribes meanwhile). It doubles
@@ -87,7 +92,13 @@ func (s *Subscriber) subscribe(ctx context.Context) (*redis.PubSub, error) {
 	} else {
 		ps = s.client.Subscribe(ctx, s.opts.Channel)
 	}
-	msg, err := ps.Receive(ctx)
+	// ReceiveTimeout, not Receive: a read deadline whatever the client's
+	// ContextTimeoutEnabled, so a dead connection cannot hang us here.
+	timeout := s.opts.HealthInterval
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(deadline))
+	}
+	msg, err := ps.ReceiveTimeout(ctx, max(timeout, time.Millisecond))
 	if err == nil {
 		if sub, ok := msg.(*redis.Subscription); !ok || sub.Kind != kind {
 			err = fmt.Errorf("invalidation: unexpected first reply %v", msg)
@@ -117,21 +128,37 @@ func (s *Subscriber) loop(ctx context.Context) {
 		s.ps.Close()
 		s.mu.Unlock()
 	}()
+	// A quiet connection is pinged after half the health interval, and
+	// must answer within the other half: a connection gone half-open (no
+	// bytes flow, no reset arrives, as behind a dropped conntrack entry)
+	// is found within HealthInterval of its last reply. Writing the ping
+	// proves nothing there: it lands in the kernel's buffer.
+	quiet := s.opts.HealthInterval / 2
 	backoff := s.opts.RetryBackoff
+	pinged := false // a ping is unanswered
 	for {
-		msg, err := s.ps.ReceiveTimeout(ctx, s.opts.HealthInterval)
+		msg, err := s.ps.ReceiveTimeout(ctx, quiet)
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
-			backoff = s.opts.RetryBackoff
+			backoff, pinged = s.opts.RetryBackoff, false
 		}
 		if err != nil {
 			if isTimeout(err) {
-				// Quiet channel: check the connection is alive. The Pong
-				// arrives through ReceiveTimeout.
+				if pinged {
+					pinged = false
+					s.h.Gap(fmt.Sprintf("no reply to the health ping within %v: the connection is dead", quiet))
+					s.resubscribe(ctx, "after a dead connection")
+					continue
+				}
+				// Quiet channel: ask for a Pong, which arrives through
+				// ReceiveTimeout. A failed write makes go-redis
+				// reconnect, and its confirmation is a gap below.
 				if perr := s.ps.Ping(ctx); perr != nil && ctx.Err() == nil {
 					s.h.Gap("health ping failed: " + perr.Error())
+				} else {
+					pinged = true
 				}
 				continue
 			}
@@ -164,7 +191,7 @@ func (s *Subscriber) loop(ctx context.Context) {
 				// failover or a slot migration): subscribe again where
 				// it now lives.
 				s.h.Gap("shard dropped the subscription")
-				s.resubscribe(ctx)
+				s.resubscribe(ctx, "after the shard dropped the subscription")
 			}
 		case *redis.Pong:
 		}
@@ -172,17 +199,22 @@ func (s *Subscriber) loop(ctx context.Context) {
 }
 
 // resubscribe replaces the subscription, retrying with backoff until it is
-// confirmed or the subscriber closes.
-func (s *Subscriber) resubscribe(ctx context.Context) {
+// confirmed or the subscriber closes, and then reports a gap: a message
+// published before the confirmation may be lost, so only a repair begun
+// after it covers them all.
+func (s *Subscriber) resubscribe(ctx context.Context, why string) {
 	backoff := s.opts.RetryBackoff
 	for ctx.Err() == nil {
-		ps, err := s.subscribe(ctx)
+		attempt, cancel := context.WithTimeout(ctx, s.opts.HealthInterval)
+		ps, err := s.subscribe(attempt)
+		cancel()
 		if err == nil {
 			s.mu.Lock()
 			old := s.ps
 			s.ps = ps
 			s.mu.Unlock()
 			old.Close()
+			s.h.Gap("re-subscribed " + why)
 			return
 		}
 		select {

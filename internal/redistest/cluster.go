@@ -100,17 +100,7 @@ func (c *Cluster) KillPrimaryOf(key string) string {
 		c.tb.Fatal(err)
 	}
 	addr := primary.Options().Addr
-	id := strings.TrimSpace(info(addr, "CLUSTER", "MYID"))
-	var replica string
-	for _, line := range strings.Split(info(addr, "CLUSTER", "NODES"), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 3 && strings.Contains(f[2], "slave") && f[3] == id {
-			replica = strings.Split(f[1], "@")[0]
-		}
-	}
-	if replica == "" {
-		c.tb.Fatalf("redistest: no replica of %s", addr)
-	}
+	replica := c.replicaOf(addr)
 	for i, a := range c.Addrs {
 		if a == addr {
 			c.nodes[i].Process.Kill()

@@ -34,8 +34,8 @@ type SubscriberOptions struct {
 	// unanswered for the other half means the connection is dead (it may
 	// be half-open: no bytes, no reset). The subscriber then reports a
 	// gap, subscribes again on a new connection, and reports a gap once
-	// that is confirmed. It also bounds each wait for a subscription's
-	// confirmation. Default 5s.
+	// that is confirmed. Half of it also bounds each wait for a
+	// subscription's confirmation. Default 5s.
 	HealthInterval time.Duration
 	// RetryBackoff is the pause after a receive error before receiving
 	// again (go-redis reconnects and re-subscribes meanwhile). It doubles
@@ -93,8 +93,9 @@ func (s *Subscriber) subscribe(ctx context.Context) (*redis.PubSub, error) {
 		ps = s.client.Subscribe(ctx, s.opts.Channel)
 	}
 	// ReceiveTimeout, not Receive: a read deadline whatever the client's
-	// ContextTimeoutEnabled, so a dead connection cannot hang us here.
-	timeout := s.opts.HealthInterval
+	// ContextTimeoutEnabled, so a dead connection cannot hang us here. A
+	// confirmation is a reply like a Pong: due within half the interval.
+	timeout := s.opts.HealthInterval / 2
 	if deadline, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(deadline))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -44,7 +45,11 @@ const (
 // so a connection that went half-open (no bytes flow and no reset
 // arrives, as behind a dropped NAT entry) is given up within twice that.
 func (s *Store) WatchRevisions(ctx context.Context, notify func(revision int64)) error {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	// A dial into a black hole must not hang: the pool's settings may have
+	// no connect_timeout.
+	connectCtx, cancel := context.WithTimeout(ctx, max(3*s.keepalive, time.Second))
+	conn, err := pgx.ConnectConfig(connectCtx, s.pool.Config().ConnConfig.Copy())
+	cancel()
 	if err != nil {
 		return s.watchError(ctx, err)
 	}

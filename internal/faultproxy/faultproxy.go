@@ -73,6 +73,14 @@ func (p *Proxy) Delay(d time.Duration) {
 	p.mu.Unlock()
 }
 
+// SetTarget sends new connections to addr (a failover behind a virtual
+// address); open ones stay where they are until Reset.
+func (p *Proxy) SetTarget(addr string) {
+	p.mu.Lock()
+	p.target = addr
+	p.mu.Unlock()
+}
+
 // Heal ends the black hole and the delay for new connections; connections
 // black-holed before stay silent.
 func (p *Proxy) Heal() {
@@ -133,7 +141,7 @@ func (p *Proxy) serve(client net.Conn) {
 	defer p.wg.Done()
 	l := &link{client: client}
 	p.mu.Lock()
-	dead, closed := p.blackhole, p.closed
+	dead, closed, target := p.blackhole, p.closed, p.target
 	l.dead = dead
 	if !closed {
 		p.links[l] = struct{}{}
@@ -144,7 +152,7 @@ func (p *Proxy) serve(client net.Conn) {
 		return
 	}
 	if !dead {
-		server, err := net.DialTimeout("tcp", p.target, time.Second)
+		server, err := net.DialTimeout("tcp", target, time.Second)
 		if err != nil {
 			p.drop(l)
 			return

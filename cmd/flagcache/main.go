@@ -42,7 +42,7 @@ type cli struct {
 }
 
 // command is a subcommand. Later subcommands (get, list, create, update,
-// delete, export, import, bench) are one more entry each in commands.
+// delete, export, import) are one more entry each in commands.
 type command struct {
 	name    string
 	summary string
@@ -54,7 +54,6 @@ var commands = []command{
 	{"migrate", "apply the Postgres schema migrations", (*cli).migrate},
 	{"healthcheck", "probe a running daemon (for container health checks)", (*cli).healthcheck},
 	{"version", "print the version", (*cli).version},
-	{"bench", "measure a daemon against its baselines (load, latency, tiers, cold, storm, invalidation, memory)", (*cli).bench},
 }
 
 // usageError is a command line that cannot run: exit code 2.

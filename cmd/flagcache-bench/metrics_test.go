@@ -1,4 +1,4 @@
-package bench_test
+package main
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flagcache/flagcache"
-	"github.com/flagcache/flagcache/internal/bench"
 )
 
 func TestMetricSum(t *testing.T) {
@@ -29,7 +28,7 @@ func TestMetricSum(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := bench.MetricSum([]byte(tt.text), "flagcache_source_loads_total")
+			got, err := metricSum([]byte(tt.text), "flagcache_source_loads_total")
 			if got != tt.want || (err == nil) != tt.ok {
 				t.Errorf("got %d, %v; want %d, ok %v", got, err, tt.want, tt.ok)
 			}
@@ -53,7 +52,7 @@ func TestErrorKind(t *testing.T) {
 		{errors.New("something else"), "other"},
 	}
 	for _, tt := range tests {
-		if got := bench.ErrorKind(tt.err); got != tt.want {
+		if got := errorKind(tt.err); got != tt.want {
 			t.Errorf("ErrorKind(%v): got %q, want %q", tt.err, got, tt.want)
 		}
 	}

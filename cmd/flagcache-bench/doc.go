@@ -1,6 +1,10 @@
-// Package bench is `flagcache bench`: it measures a running daemon against
+// Command flagcache-bench measures a running flagcache daemon against
 // baselines on the same machine in one run, so that the comparison holds
-// on a noisy, shared machine.
+// on a noisy, shared machine. It is a binary of its own, not part of the
+// product binary: it starts the daemons it needs as `flagcache serve`
+// children, by the path in --flagcache.
+//
+//	flagcache-bench --url URL [--token T] [--spawn [--config FILE]] [--flagcache PATH] [--json]
 //
 // The flow of Run:
 //
@@ -22,8 +26,8 @@
 //     histograms (Histogram), merged per target.
 //  3. mix: the daemon alone with a share of writes, each a client Update
 //     with If-Match on the last version seen; conflicts are counted.
-//  4. With a Spawner, daemons the bench starts (child processes of the
-//     same binary on the user's config, on storage of the run's own): a
+//  4. With a Spawner, daemons the bench starts (`flagcache serve` child
+//     processes of the --flagcache binary on the user's config, on storage of the run's own): a
 //     daemon holding the data set is restarted with its LRU and Redis
 //     cache empty; storm fires Options.Storm concurrent GETs of one cold
 //     flag at it (and at a second daemon when two can share the source)
@@ -36,5 +40,6 @@
 //
 // The Report lists every result, the daemon's ratio to each baseline, what
 // was skipped and why (a baseline whose server is unreachable, a scenario
-// the setup cannot run), and where each goal of issue 8 stands.
-package bench
+// the setup cannot run). The goals the figures are read against are a table
+// in docs/benchmarks.md, not part of the report.
+package main

@@ -4,44 +4,85 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
-	"os/signal"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/flagcache/flagcache/internal/bench"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/flagcache/flagcache/internal/testenv"
 )
 
-// envRunCLI makes the test binary act as the flagcache binary: `flagcache
-// bench --spawn` starts daemons by re-running its own executable, which in
-// a test is this binary.
-const envRunCLI = "FLAGCACHE_TEST_BINARY_IS_CLI"
+var (
+	buildOnce sync.Once
+	built     string // the flagcache binary the tests spawn
+	buildErr  error
+	buildDir  string
+)
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envRunCLI) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
 	}
-	verifyNoLeaks(m)
+	os.Exit(code)
 }
 
-// runBench runs `flagcache bench --json` with args and decodes its report.
-func runBench(t *testing.T, args ...string) *bench.Report {
+// flagcacheBin builds the product binary once per test run: the bench
+// spawns it as `flagcache serve`, as it does for a user.
+func flagcacheBin(t *testing.T) string {
 	t.Helper()
-	t.Setenv(envRunCLI, "1") // inherited by the daemons it spawns
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "flagcache-bench-test-"); buildErr != nil {
+			return
+		}
+		built = filepath.Join(buildDir, "flagcache")
+		out, err := exec.Command("go", "build", "-o", built, productPackage).CombinedOutput()
+		if err != nil {
+			buildErr = &exec.Error{Name: "go build " + productPackage + ": " + strings.TrimSpace(string(out)), Err: err}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+// startDaemon starts `flagcache serve` on the embedded store, on a data
+// directory of the test's own.
+func startDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	sp := &Spawner{Path: flagcacheBin(t)}
+	d, err := sp.start(context.Background(), childOptions{dataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return d
+}
+
+// runBench runs `flagcache-bench --json` with args and decodes its report.
+func runBench(t *testing.T, args ...string) *Report {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	c := &cli{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if code := c.run(ctx, append([]string{"bench", "--json"}, args...)); code != 0 {
-		t.Fatalf("flagcache bench exited with %d:\n%s", code, stderr.String())
+	if code := run(ctx, append([]string{"--json"}, args...), &stdout, &stderr, func(string) string { return "" }); code != 0 {
+		t.Fatalf("flagcache-bench exited with %d:\n%s", code, stderr.String())
 	}
-	var r bench.Report
+	var r Report
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		t.Fatalf("decoding the report: %v\n%s", err, stdout.String())
 	}
@@ -54,11 +95,15 @@ var tiny = []string{"--flags", "200", "--conns", "2", "--duration", "300ms", "--
 	"--redis", testenv.RedisAddr(), "--postgres", testenv.PostgresDSN()}
 
 func TestBench(t *testing.T) {
-	d := startServe(t, nil)
-	r := runBench(t, append(tiny, "--url", d.base, "--spawn", "--storm", "50", "--memory-sizes", "100,200")...)
+	d := startDaemon(t)
+	bin := flagcacheBin(t)
+	r := runBench(t, append(tiny, "--url", d.URL, "--spawn", "--flagcache", bin, "--storm", "50", "--memory-sizes", "100,200")...)
 
-	if r.Daemon == nil || r.Daemon.PID != os.Getpid() || !r.Daemon.InProcess {
-		t.Errorf("daemon: got %+v, want this test's pid %d found by its port, in process", r.Daemon, os.Getpid())
+	if r.Daemon == nil || r.Daemon.PID != d.PID || r.Daemon.InProcess {
+		t.Errorf("daemon: got %+v, want the daemon's pid %d found by its port", r.Daemon, d.PID)
+	}
+	if r.Settings.Flagcache != bin {
+		t.Errorf("spawned binary: got %q, want %q", r.Settings.Flagcache, bin)
 	}
 	if r.Read == nil {
 		t.Fatal("no read scenario")
@@ -105,7 +150,7 @@ func TestBench(t *testing.T) {
 	} else if d := s.Daemons[0]; d.SourceReads != 1 || d.Latency == nil || d.Latency.Count != 50 {
 		t.Errorf("storm: got %+v, want 1 source read and 50 reads", d)
 	}
-	if why := r.Skipped[bench.ScenarioInvalidation]; !strings.Contains(why, "embedded") {
+	if why := r.Skipped[ScenarioInvalidation]; !strings.Contains(why, "embedded") {
 		t.Errorf("invalidation: skipped %q, want skipped for the embedded source", why)
 	}
 	if m := r.Memory; m == nil || len(m.Points) != 2 {
@@ -117,32 +162,48 @@ func TestBench(t *testing.T) {
 			}
 		}
 	}
-	if len(r.Goals) != 7 {
-		t.Errorf("goals: got %d, want the issue's 7", len(r.Goals))
-	}
-
 	var text bytes.Buffer
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, section := range []string{"\nread: ", "\nmix: ", "\ncold: ", "\nstorm: ", "\nmemory: ", "\nskipped:", "\ngoals (issue 8):", "daemon / static: throughput"} {
+	for _, section := range []string{"\nread: ", "\nmix: ", "\ncold: ", "\nstorm: ", "\nmemory: ", "\nskipped:", "spawned daemons: " + bin, "daemon / static: throughput"} {
 		if !strings.Contains(text.String(), section) {
 			t.Errorf("the text report has no %q:\n%s", section, text.String())
 		}
 	}
 
 	// The flags are gone from the daemon under test.
-	if res := d.do(t, "GET", "/v1/flags:count", ""); !strings.Contains(string(res.body), `"count":0`) {
-		t.Errorf("after the run: %s, want the bench's flags deleted", res.body)
+	res, err := http.Get(d.URL + "/v1/flags:count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"count":0`) {
+		t.Errorf("after the run: %s, want the bench's flags deleted", body)
 	}
 }
 
-// TestBenchInvalidation measures invalidations between two daemons on
-// one Postgres and one Redis.
+// TestBenchInvalidation measures invalidations between two daemons the
+// bench spawns on one Postgres and one Redis (a schema and a key prefix of
+// the run's own, removed afterwards).
 func TestBenchInvalidation(t *testing.T) {
-	env := redisEnv(t, postgresEnv(t))
-	a, b := startServe(t, env), startServe(t, env)
-	r := runBench(t, append(tiny, "--url", a.base, "--url-b", b.base, "--scenarios", "invalidation", "--writes", "40")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pg, err := pgx.Connect(ctx, testenv.PostgresDSN())
+	if err != nil {
+		testenv.Unreachable(t, "postgres", err)
+	}
+	defer pg.Close(context.Background())
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		testenv.Unreachable(t, "redis", err)
+	}
+	t.Setenv("FLAGCACHE_SOURCE_KIND", "postgres")
+	t.Setenv("FLAGCACHE_POSTGRES_DSN", testenv.PostgresDSN())
+	t.Setenv("FLAGCACHE_REDIS_ADDRS", testenv.RedisAddr())
+	r := runBench(t, append(tiny, "--spawn", "--flagcache", flagcacheBin(t), "--scenarios", "invalidation", "--writes", "40")...)
 	inv := r.Invalidation
 	if inv == nil {
 		t.Fatalf("no invalidation scenario (skipped: %v)", r.Skipped)
@@ -158,7 +219,7 @@ func TestBenchInvalidation(t *testing.T) {
 	}
 }
 
-func resultNamed(t *testing.T, st *bench.Steady, name string) *bench.Result {
+func resultNamed(t *testing.T, st *Steady, name string) *Result {
 	t.Helper()
 	for _, r := range st.Results {
 		if r.Name == name {
@@ -170,7 +231,7 @@ func resultNamed(t *testing.T, st *bench.Steady, name string) *bench.Result {
 }
 
 // checkSteady checks one target's steady load for sane numbers.
-func checkSteady(t *testing.T, what string, r *bench.Result, writes bool) {
+func checkSteady(t *testing.T, what string, r *Result, writes bool) {
 	t.Helper()
 	if r.RPS <= 0 || r.Seconds < 0.1 || r.Read == nil || len(r.Errors) > 0 {
 		t.Errorf("%s: got %.0f req/s over %.2fs, reads %+v, errors %v; want reads and no read error", what, r.RPS, r.Seconds, r.Read, r.Errors)
@@ -186,5 +247,33 @@ func checkSteady(t *testing.T, what string, r *bench.Result, writes bool) {
 		if kind != "version_conflict" {
 			t.Errorf("%s: write error %s (%s), want conflicts at most", what, kind, r.ErrorExamples[kind])
 		}
+	}
+}
+
+// TestProductBinaryHasNoBenchCode: the benchmark rig is this binary's
+// alone. `go list -deps` of the product names no package of it, and the
+// product has no bench command.
+func TestProductBinaryHasNoBenchCode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", productPackage).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", productPackage, err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 || !slices.Contains(deps, "github.com/flagcache/flagcache/httpapi") {
+		t.Fatalf("go list -deps %s: %d packages, want the product's", productPackage, len(deps))
+	}
+	self, err := exec.Command("go", "list", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range deps {
+		if dep == strings.TrimSpace(string(self)) || strings.Contains(dep, "/bench") {
+			t.Errorf("%s depends on %s", productPackage, dep)
+		}
+	}
+	cmd := exec.Command(flagcacheBin(t), "bench")
+	stderr, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(stderr), `unknown command "bench"`) {
+		t.Errorf("flagcache bench: exit %d, %s; want 2 and an unknown command", code, stderr)
 	}
 }

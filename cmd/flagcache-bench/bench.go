@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"context"
@@ -206,7 +206,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.report.Goals = goals(b.report)
 	return b.report, nil
 }
 

@@ -1,4 +1,4 @@
-package bench_test
+package main
 
 import (
 	"math"
@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/flagcache/flagcache/internal/bench"
 )
 
 // exactQuantile is the reference: the smallest sample with at least q of
@@ -38,7 +36,7 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := bench.NewHistogram()
+			h := NewHistogram()
 			samples := make([]time.Duration, 100_000)
 			for i := range samples {
 				samples[i] = tt.draw()
@@ -75,14 +73,14 @@ func TestHistogramQuantiles(t *testing.T) {
 
 func TestHistogramMerge(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	all, parts := bench.NewHistogram(), []*bench.Histogram{bench.NewHistogram(), bench.NewHistogram(), bench.NewHistogram()}
+	all, parts := NewHistogram(), []*Histogram{NewHistogram(), NewHistogram(), NewHistogram()}
 	for i := range 30_000 {
 		d := time.Duration(r.ExpFloat64() * float64(time.Millisecond))
 		all.Record(d)
 		parts[i%3].Record(d)
 	}
-	merged := bench.NewHistogram()
-	merged.Merge(bench.NewHistogram()) // an empty one changes nothing
+	merged := NewHistogram()
+	merged.Merge(NewHistogram()) // an empty one changes nothing
 	for _, p := range parts {
 		merged.Merge(p)
 	}
@@ -98,7 +96,7 @@ func TestHistogramMerge(t *testing.T) {
 }
 
 func TestHistogramEdges(t *testing.T) {
-	h := bench.NewHistogram()
+	h := NewHistogram()
 	if h.Quantile(0.5) != 0 || h.Max() != 0 || h.Mean() != 0 || h.Count() != 0 {
 		t.Errorf("empty: got p50 %v max %v mean %v count %d, want zeros", h.Quantile(0.5), h.Max(), h.Mean(), h.Count())
 	}
@@ -110,7 +108,7 @@ func TestHistogramEdges(t *testing.T) {
 	if got := h.Max(); got != time.Duration(math.MaxInt64) {
 		t.Errorf("the largest duration: got max %v, want %v", got, time.Duration(math.MaxInt64))
 	}
-	single := bench.NewHistogram()
+	single := NewHistogram()
 	single.Record(1234567)
 	for _, q := range []float64{0, 0.5, 1} {
 		if got := single.Quantile(q); got != 1234567 {

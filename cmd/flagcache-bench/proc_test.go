@@ -1,4 +1,4 @@
-package bench_test
+package main
 
 import (
 	"net"
@@ -6,12 +6,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/flagcache/flagcache/internal/bench"
 )
 
 func TestReadProc(t *testing.T) {
-	before, err := bench.ReadProc(os.Getpid())
+	before, err := ReadProc(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +28,7 @@ func TestReadProc(t *testing.T) {
 		}
 	}
 	_ = x
-	after, err := bench.ReadProc(os.Getpid())
+	after, err := ReadProc(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +40,7 @@ func TestReadProc(t *testing.T) {
 	if diff := ref - after.CPU; diff < -20*time.Millisecond || diff > 100*time.Millisecond {
 		t.Errorf("CPU: got %v from /proc, getrusage says %v", after.CPU, ref)
 	}
-	if _, err := bench.ReadProc(-1); err == nil {
+	if _, err := ReadProc(-1); err == nil {
 		t.Errorf("ReadProc(-1): got no error")
 	}
 }
@@ -65,7 +63,7 @@ func TestFindListener(t *testing.T) {
 			}
 			defer ln.Close()
 			port := ln.Addr().(*net.TCPAddr).Port
-			pid, err := bench.FindListener(port)
+			pid, err := FindListener(port)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +78,7 @@ func TestFindListener(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	if pid, err := bench.FindListener(port); err == nil {
+	if pid, err := FindListener(port); err == nil {
 		t.Errorf("FindListener of a closed port: got pid %d, want an error", pid)
 	}
 }
@@ -101,7 +99,7 @@ func TestLoopbackPort(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			port, ok := bench.LoopbackPort(tt.url)
+			port, ok := LoopbackPort(tt.url)
 			if port != tt.port || ok != tt.ok {
 				t.Errorf("got %d, %v; want %d, %v", port, ok, tt.port, tt.ok)
 			}

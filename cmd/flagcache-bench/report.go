@@ -1,9 +1,7 @@
-package bench
+package main
 
 import (
-	"fmt"
 	"maps"
-	"slices"
 	"time"
 )
 
@@ -20,7 +18,6 @@ type Report struct {
 	Memory       *Memory           `json:"memory,omitempty"`
 	Skipped      map[string]string `json:"skipped,omitempty"` // scenario → why it did not run
 	Warnings     []string          `json:"warnings,omitempty"`
-	Goals        []Goal            `json:"goals"`
 }
 
 // Settings are the run's workload.
@@ -39,6 +36,7 @@ type Settings struct {
 	Writes      int      `json:"invalidation_writes"`
 	MemorySizes []int    `json:"memory_sizes"`
 	Scenarios   []string `json:"scenarios,omitempty"`
+	Flagcache   string   `json:"flagcache_binary,omitempty"` // the daemons spawned run this binary
 }
 
 // DaemonInfo is the target's process.
@@ -171,15 +169,8 @@ type MemoryPoint struct {
 	ReadPasses   int     `json:"read_passes"` // over every flag, until the LRU held them all (at most 5)
 }
 
-// Goal is one target of the issue and where this run puts it.
-type Goal struct {
-	Goal     string `json:"goal"`
-	Measured string `json:"measured"`
-	Status   string `json:"status"` // met, missed, not measured
-}
-
 func newReport(o Options) *Report {
-	return &Report{
+	r := &Report{
 		Target: o.URL,
 		Settings: Settings{
 			Flags: o.Flags, Size: o.Size, Conns: o.Conns, Zipf: o.Zipf,
@@ -188,6 +179,10 @@ func newReport(o Options) *Report {
 			MemorySizes: o.MemorySizes, Scenarios: o.Scenarios,
 		},
 	}
+	if o.Spawn != nil {
+		r.Settings.Flagcache = o.Spawn.Path
+	}
+	return r
 }
 
 func (r *Report) skip(scenario, why string) {
@@ -251,110 +246,5 @@ func ratios(results []*Result) []Ratio {
 		}
 		out = append(out, Ratio{Baseline: r.Name, Throughput: d.RPS / r.RPS, P99: d.Read.P99 / r.Read.P99})
 	}
-	return out
-}
-
-// result returns the named result of a steady scenario.
-func (s *Steady) result(name string) *Result {
-	if s == nil {
-		return nil
-	}
-	i := slices.IndexFunc(s.Results, func(r *Result) bool { return r.Name == name && r.Skipped == "" })
-	if i < 0 {
-		return nil
-	}
-	return s.Results[i]
-}
-
-func (s *Steady) ratio(baseline string) *Ratio {
-	if s == nil {
-		return nil
-	}
-	i := slices.IndexFunc(s.Ratios, func(r Ratio) bool { return r.Baseline == baseline })
-	if i < 0 {
-		return nil
-	}
-	return &s.Ratios[i]
-}
-
-// goals places the run against each target of the issue.
-func goals(r *Report) []Goal {
-	const met, missed, unmeasured = "met", "missed", "not measured"
-	status := func(ok bool) string {
-		if ok {
-			return met
-		}
-		return missed
-	}
-	var out []Goal
-	add := func(goal, measured, st string) { out = append(out, Goal{goal, measured, st}) }
-
-	lruNote := ""
-	if d := r.Read.result("daemon"); d != nil && d.Tiers["lru"] < 0.99 {
-		lruNote = fmt.Sprintf(" (only %.1f%% of the reads were LRU hits)", 100*d.Tiers["lru"])
-	}
-	ratioGoal := func(goal, baseline string, check func(Ratio) (string, bool)) {
-		if q := r.Read.ratio(baseline); q != nil {
-			m, ok := check(*q)
-			add(goal, m+lruNote, status(ok))
-		} else {
-			add(goal, "the "+baseline+" baseline did not run", unmeasured)
-		}
-	}
-	ratioGoal("daemon GET on an LRU hit ≥ 0.8 × static throughput", "static", func(q Ratio) (string, bool) {
-		return fmt.Sprintf("%.2f × static", q.Throughput), q.Throughput >= 0.8
-	})
-	ratioGoal("daemon GET on an LRU hit ≥ 1.5 × postgres throughput", "postgres", func(q Ratio) (string, bool) {
-		return fmt.Sprintf("%.2f × postgres", q.Throughput), q.Throughput >= 1.5
-	})
-	ratioGoal(fmt.Sprintf("daemon p99 at %d conns ≤ 2 × static p99", r.Settings.Conns), "static", func(q Ratio) (string, bool) {
-		return fmt.Sprintf("%.2f × static p99", q.P99), q.P99 <= 2
-	})
-
-	const stormGoal = "miss storm on one cold id → 1 source read per daemon"
-	if r.Storm == nil {
-		add(stormGoal, "the storm scenario did not run", unmeasured)
-	} else {
-		worst, known := int64(0), true
-		var m string
-		for _, d := range r.Storm.Daemons {
-			if d.SourceReads < 0 {
-				known = false
-			}
-			worst = max(worst, d.SourceReads)
-			m += fmt.Sprintf("%s%s: %d", map[bool]string{true: "", false: ", "}[m == ""], d.Name, d.SourceReads)
-		}
-		m = fmt.Sprintf("%d concurrent requests; source reads %s", r.Storm.Requests, m)
-		if known {
-			add(stormGoal, m, status(worst <= 1))
-		} else {
-			add(stormGoal, m+" (-1: the daemon exports no flagcache_source_loads_total)", unmeasured)
-		}
-	}
-
-	const invGoal = "invalidation p99 across two daemons ≤ 5 ms on loopback"
-	if r.Invalidation == nil || r.Invalidation.Latency == nil {
-		add(invGoal, "the invalidation scenario did not run", unmeasured)
-	} else {
-		l := r.Invalidation.Latency
-		add(invGoal, fmt.Sprintf("p99 %s over %d writes (p50 %s, max %s)", fmtUs(l.P99), l.Count, fmtUs(l.P50), fmtUs(l.Max)), status(l.P99 <= 5000))
-	}
-
-	const memGoal = "RSS with 100,000 cached 1 KiB flags ≤ 3 × the raw data"
-	if r.Memory == nil || len(r.Memory.Points) == 0 {
-		add(memGoal, "the memory scenario did not run", unmeasured)
-	} else {
-		p := r.Memory.Points[len(r.Memory.Points)-1]
-		m := fmt.Sprintf("%d flags: sidecar RSS %s = %.2f × %s raw", p.Flags, fmtBytes(p.SidecarRSS), p.SidecarToRaw, fmtBytes(p.RawBytes))
-		switch {
-		case p.Flags < 100_000 || r.Settings.Size < 1000:
-			add(memGoal, m+" (not the goal's size)", unmeasured)
-		case p.LRUEntries >= 0 && p.LRUEntries < int64(p.Flags):
-			add(memGoal, m+fmt.Sprintf(" (but the LRU held only %d flags)", p.LRUEntries), unmeasured)
-		default:
-			add(memGoal, m, status(p.SidecarToRaw <= 3))
-		}
-	}
-	add("client local-cache Get ≥ 100 × the client's HTTP Get", "not part of this tool: go test -run '^$' -bench BenchmarkGet ./client/", unmeasured)
 	return out
 }

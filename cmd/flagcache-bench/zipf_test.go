@@ -1,15 +1,13 @@
-package bench_test
+package main
 
 import (
 	"math"
 	"testing"
-
-	"github.com/flagcache/flagcache/internal/bench"
 )
 
 func TestPicker(t *testing.T) {
 	const n, s, draws = 1000, 1.1, 300_000
-	p := bench.NewPicker(n, s, 7)
+	p := NewPicker(n, s, 7)
 	counts := make([]int, n)
 	for range draws {
 		k := p.Next()
@@ -38,13 +36,13 @@ func TestPicker(t *testing.T) {
 		t.Errorf("%d distinct ids drawn of %d: the tail is not being read", seen, n)
 	}
 
-	a, b := bench.NewPicker(n, s, 42), bench.NewPicker(n, s, 42)
+	a, b := NewPicker(n, s, 42), NewPicker(n, s, 42)
 	for i := range 100 {
 		if x, y := a.Next(), b.Next(); x != y {
 			t.Fatalf("draw %d with the same seed: got %d and %d, want the same sequence", i, x, y)
 		}
 	}
-	if one := bench.NewPicker(1, s, 1); one.Next() != 0 {
+	if one := NewPicker(1, s, 1); one.Next() != 0 {
 		t.Errorf("one id: want index 0")
 	}
 }

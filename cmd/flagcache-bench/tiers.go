@@ -1,4 +1,4 @@
-package bench
+package main
 
 // Tier is the tier that served a read, from the X-Flagcache-Tier header.
 type Tier uint8

@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"fmt"
@@ -13,8 +13,11 @@ import (
 func (r *Report) WriteText(out io.Writer) error {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	s := r.Settings
-	fmt.Fprintf(w, "flagcache bench: %s\n", r.Target)
+	fmt.Fprintf(w, "flagcache-bench: %s\n", r.Target)
 	fmt.Fprintf(w, "%d flags of ~%d B (ids %s-*), %d conns, Zipf s=%g\n", s.Flags, s.Size, s.Prefix, s.Conns, s.Zipf)
+	if s.Flagcache != "" {
+		fmt.Fprintf(w, "spawned daemons: %s serve\n", s.Flagcache)
+	}
 	if d := r.Daemon; d != nil {
 		switch {
 		case d.Unavailable != "":
@@ -78,10 +81,6 @@ func (r *Report) WriteText(out io.Writer) error {
 	}
 	for _, msg := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", msg)
-	}
-	fmt.Fprintln(w, "\ngoals (issue 8):")
-	for _, g := range r.Goals {
-		fmt.Fprintf(w, "  %s\t%s: %s\n", g.Status, g.Goal, g.Measured)
 	}
 	return w.Flush()
 }

@@ -1,19 +1,17 @@
-package bench_test
+package main
 
 import (
 	"maps"
 	"testing"
-
-	"github.com/flagcache/flagcache/internal/bench"
 )
 
 func TestTierCounts(t *testing.T) {
-	var a, b bench.TierCounts
+	var a, b TierCounts
 	for _, h := range []string{"lru", "lru", "lru", "redis", "", "lru"} {
-		a.Add(bench.ParseTier(h))
+		a.Add(ParseTier(h))
 	}
 	for _, h := range []string{"source", "edge", "lru", "lru"} {
-		b.Add(bench.ParseTier(h))
+		b.Add(ParseTier(h))
 	}
 	a.Merge(b)
 	got := a.Shares()
@@ -21,11 +19,11 @@ func TestTierCounts(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("Shares: got %v, want %v", got, want)
 	}
-	if got := (bench.TierCounts{}).Shares(); got != nil {
+	if got := (TierCounts{}).Shares(); got != nil {
 		t.Errorf("Shares of nothing: got %v, want nil", got)
 	}
-	for _, tier := range []bench.Tier{bench.TierLRU, bench.TierRedis, bench.TierSource} {
-		if got := bench.ParseTier(tier.String()); got != tier {
+	for _, tier := range []Tier{TierLRU, TierRedis, TierSource} {
+		if got := ParseTier(tier.String()); got != tier {
 			t.Errorf("ParseTier(%q): got %v, want %v", tier.String(), got, tier)
 		}
 	}

@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"bufio"
@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// Spawner starts flagcache daemons as child processes of the bench: the
-// same binary's `serve`, so what is measured is the daemon users run, in a
+// Spawner starts flagcache daemons as child processes of the bench:
+// `flagcache serve` of the binary at Path, so what is measured is the daemon users run, in a
 // process of its own whose RSS and CPU /proc reports alone.
 type Spawner struct {
 	// Path is the flagcache binary. Required.

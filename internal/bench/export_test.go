@@ -1,7 +1,0 @@
-package bench
-
-// Exported for tests.
-var (
-	MetricSum = metricSum
-	ErrorKind = errorKind
-)

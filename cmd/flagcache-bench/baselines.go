@@ -35,10 +35,15 @@ type staticServer struct {
 	ln     net.Listener
 	bodies map[string][]byte
 	etags  map[string]string
+	pages  map[string]page // by the raw query of GET /v1/flags
 }
 
-func startStatic(ds *Dataset) (*staticServer, error) {
-	s := &staticServer{bodies: make(map[string][]byte, ds.Len()), etags: make(map[string]string, ds.Len())}
+// startStatic serves the flags of ds and, when given, the list pages.
+func startStatic(ds *Dataset, pages []page) (*staticServer, error) {
+	s := &staticServer{bodies: make(map[string][]byte, ds.Len()), etags: make(map[string]string, ds.Len()), pages: map[string]page{}}
+	for _, p := range pages {
+		s.pages[p.query] = p
+	}
 	for i, id := range ds.IDs {
 		s.bodies[string(id)] = ds.Bodies[i]
 		s.etags[string(id)] = flagcache.ETag(ds.Version(i))
@@ -54,6 +59,10 @@ func startStatic(ds *Dataset) (*staticServer, error) {
 }
 
 func (s *staticServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/flags" && r.Method == http.MethodGet {
+		s.servePage(w, r)
+		return
+	}
 	id := strings.TrimPrefix(r.URL.Path, "/v1/flags/")
 	body, ok := s.bodies[id]
 	if !ok || r.Method != http.MethodGet {
@@ -65,6 +74,25 @@ func (s *staticServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("ETag", s.etags[id])
 	w.Write(body)
+}
+
+// servePage answers a list page with its bytes, or 304 when
+// If-None-Match names its ETag.
+func (s *staticServer) servePage(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.pages[r.URL.RawQuery]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", p.staticETag)
+	if r.Header.Get("If-None-Match") == p.staticETag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(p.body)))
+	w.Write(p.body)
 }
 
 func (s *staticServer) url() string { return "http://" + s.ln.Addr().String() }
@@ -82,7 +110,7 @@ func httpOp(h *httpTarget, urls []string) op {
 
 // staticBaseline starts the static server.
 func staticBaseline(ds *Dataset, conns int) (*baseline, error) {
-	s, err := startStatic(ds)
+	s, err := startStatic(ds, nil)
 	if err != nil {
 		return nil, err
 	}

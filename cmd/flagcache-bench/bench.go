@@ -17,6 +17,8 @@ import (
 // Scenario names, in the order a run goes through them.
 const (
 	ScenarioRead         = "read"
+	ScenarioList         = "list"
+	ScenarioPoll         = "poll"
 	ScenarioMix          = "mix"
 	ScenarioCold         = "cold"
 	ScenarioStorm        = "storm"
@@ -25,7 +27,7 @@ const (
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []string{ScenarioRead, ScenarioMix, ScenarioCold, ScenarioStorm, ScenarioInvalidation, ScenarioMemory}
+var Scenarios = []string{ScenarioRead, ScenarioList, ScenarioPoll, ScenarioMix, ScenarioCold, ScenarioStorm, ScenarioInvalidation, ScenarioMemory}
 
 // Baselines lists every baseline.
 var Baselines = []string{"static", "redis", "postgres"}
@@ -168,7 +170,7 @@ func (o *Options) wants(s string) bool {
 		return slices.Contains(o.Scenarios, s)
 	}
 	switch s {
-	case ScenarioRead, ScenarioMix:
+	case ScenarioRead, ScenarioList, ScenarioPoll, ScenarioMix:
 		return true
 	case ScenarioInvalidation:
 		return o.URLB != "" || o.Spawn != nil
@@ -239,7 +241,7 @@ func (b *bench) run(ctx context.Context) error {
 	defer b.client.Close()
 	b.findProcess(url)
 
-	if o.wants(ScenarioRead) || o.wants(ScenarioMix) || (o.wants(ScenarioInvalidation) && o.URLB != "") {
+	if o.wants(ScenarioRead) || o.wants(ScenarioList) || o.wants(ScenarioPoll) || o.wants(ScenarioMix) || (o.wants(ScenarioInvalidation) && o.URLB != "") {
 		if o.URL != "" && !o.Keep {
 			defer b.removeFlags(ctx)
 		}
@@ -252,6 +254,14 @@ func (b *bench) run(ctx context.Context) error {
 		if err := b.steadyRead(ctx); err != nil {
 			return err
 		}
+	}
+	if o.wants(ScenarioList) {
+		b.report.List, err = b.collection(ctx, ScenarioList)
+		b.skipIf(ScenarioList, err)
+	}
+	if o.wants(ScenarioPoll) {
+		b.report.Poll, err = b.collection(ctx, ScenarioPoll)
+		b.skipIf(ScenarioPoll, err)
 	}
 	if o.wants(ScenarioMix) {
 		b.steadyMix(ctx)

@@ -130,6 +130,8 @@ func TestBench(t *testing.T) {
 		t.Errorf("read ratios: got %+v, want the static one first, positive", r.Read.Ratios)
 	}
 
+	checkCollections(t, r)
+
 	if r.Mix == nil {
 		t.Fatal("no mix scenario")
 	}
@@ -166,7 +168,7 @@ func TestBench(t *testing.T) {
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, section := range []string{"\nread: ", "\nmix: ", "\ncold: ", "\nstorm: ", "\nmemory: ", "\nskipped:", "spawned daemons: " + bin, "daemon / static: throughput"} {
+	for _, section := range []string{"\nread: ", "\nlist: ", "\npoll: ", "static statuses: 200 × 0, 304 × ", "daemon / daemon-get: throughput", "\nmix: ", "\ncold: ", "\nstorm: ", "\nmemory: ", "\nskipped:", "spawned daemons: " + bin, "daemon / static: throughput"} {
 		if !strings.Contains(text.String(), section) {
 			t.Errorf("the text report has no %q:\n%s", section, text.String())
 		}
@@ -275,5 +277,37 @@ func TestProductBinaryHasNoBenchCode(t *testing.T) {
 	stderr, _ := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(stderr), `unknown command "bench"`) {
 		t.Errorf("flagcache bench: exit %d, %s; want 2 and an unknown command", code, stderr)
+	}
+}
+
+// checkCollections checks the list and poll scenarios: the daemon and the
+// static server read the same pages, the static server answers every poll
+// with 304, and the poll has the daemon's single-flag GET beside it.
+func checkCollections(t *testing.T, r *Report) {
+	t.Helper()
+	if r.List == nil || r.Poll == nil {
+		t.Fatalf("list %v, poll %v: want both (skipped: %v)", r.List, r.Poll, r.Skipped)
+	}
+	for _, name := range []string{"daemon", "static"} {
+		checkSteady(t, "list "+name, resultNamed(t, r.List, name), false)
+		checkSteady(t, "poll "+name, resultNamed(t, r.Poll, name), false)
+	}
+	checkSteady(t, "poll daemon-get", resultNamed(t, r.Poll, "daemon-get"), false)
+	if q := r.List.Ratios; len(q) != 1 || q[0].Baseline != "static" || q[0].Throughput <= 0 {
+		t.Errorf("list ratios: got %+v, want the static one, positive", q)
+	}
+	if q := r.Poll.Ratios; len(q) != 2 || q[0].Baseline != "static" || q[1].Baseline != "daemon-get" {
+		t.Errorf("poll ratios: got %+v, want static and daemon-get", q)
+	}
+	static := resultNamed(t, r.Poll, "static")
+	if static.Statuses["304"] != static.Requests || static.Statuses["200"] != 0 {
+		t.Errorf("poll static statuses %v over %d requests, want every one 304", static.Statuses, static.Requests)
+	}
+	daemon := resultNamed(t, r.Poll, "daemon")
+	if daemon.Statuses["200"]+daemon.Statuses["304"] != daemon.Requests {
+		t.Errorf("poll daemon statuses %v over %d requests, want them all counted", daemon.Statuses, daemon.Requests)
+	}
+	if daemon.Process == nil || resultNamed(t, r.List, "daemon").Process == nil {
+		t.Errorf("no daemon process figures in list or poll")
 	}
 }

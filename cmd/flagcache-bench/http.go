@@ -86,23 +86,37 @@ func (e statusError) Error() string { return fmt.Sprintf("HTTP %d", e.status) }
 // get is one read of the load loop: the body is read in full and
 // discarded.
 func (h *httpTarget) get(ctx context.Context, url string) (Tier, error) {
+	status, tier, err := h.request(ctx, url, "")
+	if err == nil && status != http.StatusOK {
+		err = statusError{status}
+	}
+	return tier, err
+}
+
+// request GETs url, with If-None-Match when ifNoneMatch is set, reads the
+// body in full and discards it; a status other than 200 or 304 is an
+// error.
+func (h *httpTarget) request(ctx context.Context, url, ifNoneMatch string) (int, Tier, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return TierNone, err
+		return 0, TierNone, err
 	}
 	if h.auth != "" {
 		req.Header.Set("Authorization", h.auth)
 	}
+	if ifNoneMatch != "" {
+		req.Header.Set("If-None-Match", ifNoneMatch)
+	}
 	res, err := h.client.Do(req)
 	if err != nil {
-		return TierNone, err
+		return 0, TierNone, err
 	}
 	_, err = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return TierNone, statusError{res.StatusCode}
+	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNotModified {
+		return res.StatusCode, TierNone, statusError{res.StatusCode}
 	}
-	return ParseTier(res.Header.Get("X-Flagcache-Tier")), err
+	return res.StatusCode, ParseTier(res.Header.Get("X-Flagcache-Tier")), err
 }
 
 // delete sends DELETE url; a flag already gone is no error. The bench
@@ -131,7 +145,8 @@ func (h *httpTarget) delete(ctx context.Context, url string) error {
 // fetched is a response read in full.
 type fetched struct {
 	body    []byte
-	version int64 // from the ETag; 0 without one
+	etag    string // as sent; "" without one
+	version int64  // from the ETag; 0 without one
 	tier    Tier
 }
 
@@ -161,8 +176,8 @@ func (h *httpTarget) fetch(ctx context.Context, url, ifNoneMatch string) (fetche
 		return fetched{}, fmt.Errorf("%w: %s", statusError{res.StatusCode}, strings.TrimSpace(string(body)))
 	}
 	f := fetched{body: body, tier: ParseTier(res.Header.Get("X-Flagcache-Tier"))}
-	if tag := res.Header.Get("ETag"); tag != "" {
-		f.version, _ = flagcache.ParseETag(tag)
+	if f.etag = res.Header.Get("ETag"); f.etag != "" {
+		f.version, _ = flagcache.ParseETag(f.etag)
 	}
 	return f, nil
 }

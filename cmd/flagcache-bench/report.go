@@ -11,6 +11,8 @@ type Report struct {
 	Settings     Settings          `json:"settings"`
 	Daemon       *DaemonInfo       `json:"daemon,omitempty"`
 	Read         *Steady           `json:"read,omitempty"`
+	List         *Steady           `json:"list,omitempty"`
+	Poll         *Steady           `json:"poll,omitempty"`
 	Mix          *Steady           `json:"mix,omitempty"`
 	Cold         *Cold             `json:"cold,omitempty"`
 	Storm        *Storm            `json:"storm,omitempty"`
@@ -70,7 +72,8 @@ type Result struct {
 	Errors        map[string]int64   `json:"errors,omitempty"`       // of reads, by kind
 	WriteErrors   map[string]int64   `json:"write_errors,omitempty"` // of writes, by kind
 	ErrorExamples map[string]string  `json:"error_examples,omitempty"`
-	Tiers         map[string]float64 `json:"tiers,omitempty"` // share of reads per X-Flagcache-Tier
+	Tiers         map[string]float64 `json:"tiers,omitempty"`    // share of reads per X-Flagcache-Tier
+	Statuses      map[string]int64   `json:"statuses,omitempty"` // of the poll scenario's requests: "200", "304"
 	Process       *ProcessUse        `json:"process,omitempty"`
 }
 

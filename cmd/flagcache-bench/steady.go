@@ -14,6 +14,9 @@ type runTarget struct {
 	daemon bool // the target daemon: its process is measured
 	total  *tally
 	cpu    time.Duration
+	// statuses, when set, counts the HTTP statuses of the target's
+	// requests (the poll scenario: 304 or 200).
+	statuses *statusCounts
 }
 
 // steadyRead is the read scenario: the target and the baselines, each
@@ -43,6 +46,19 @@ func (b *bench) steadyRead(ctx context.Context) error {
 	}
 
 	w := workload{flags: o.Flags, zipf: o.Zipf, conns: o.Conns, seed: o.Seed}
+	if err := b.interleave(ctx, targets, w); err != nil {
+		return err
+	}
+	b.finish(st, targets, skipped)
+	return nil
+}
+
+// interleave runs a steady scenario's targets: a shared warm-up, then
+// Options.Rounds rounds in which every target reads the same id sequences
+// one after the other, so that drift of the shared machine falls on all of
+// them alike. The daemon's CPU is counted over its own rounds.
+func (b *bench) interleave(ctx context.Context, targets []*runTarget, w workload) error {
+	o := &b.opts
 	if o.Warmup > 0 {
 		for _, t := range targets {
 			b.status("warming up %s for %v", t.name, o.Warmup/time.Duration(len(targets)))
@@ -51,10 +67,14 @@ func (b *bench) steadyRead(ctx context.Context) error {
 	}
 	for _, t := range targets {
 		t.total = newTally()
+		if t.statuses != nil {
+			t.statuses.reset()
+		}
 	}
 	slice := o.Duration / time.Duration(o.Rounds)
+	seed := w.seed
 	for r := range o.Rounds {
-		w.seed = o.Seed + uint64(r+1)<<20 // every target reads the same ids in a round
+		w.seed = seed + uint64(r+1)<<20 // every target reads the same ids in a round
 		for _, t := range targets {
 			b.status("round %d/%d: %s for %v", r+1, o.Rounds, t.name, slice)
 			before := b.proc(t.daemon)
@@ -67,16 +87,24 @@ func (b *bench) steadyRead(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// finish puts the targets' results, then the skipped ones, in st, with
+// the first target's ratio to each other.
+func (b *bench) finish(st *Steady, targets []*runTarget, skipped []*Result) {
 	for _, t := range targets {
 		res := newResult(t.name, t.total)
 		if t.daemon {
 			res.Process = b.processUse(t.cpu, res.Requests)
 		}
+		if t.statuses != nil {
+			res.Statuses = t.statuses.snapshot()
+		}
 		st.Results = append(st.Results, res)
 	}
 	st.Results = append(st.Results, skipped...)
 	st.Ratios = ratios(st.Results)
-	return nil
 }
 
 // baseline sets up the baseline called name.

@@ -31,7 +31,7 @@ func (r *Report) WriteText(out io.Writer) error {
 	for _, sc := range []struct {
 		name string
 		st   *Steady
-	}{{ScenarioRead, r.Read}, {ScenarioMix, r.Mix}} {
+	}{{ScenarioRead, r.Read}, {ScenarioList, r.List}, {ScenarioPoll, r.Poll}, {ScenarioMix, r.Mix}} {
 		if sc.st != nil {
 			writeSteady(w, sc.name, sc.st)
 		}
@@ -118,6 +118,9 @@ func writeSteady(w io.Writer, name string, st *Steady) {
 		}
 		if len(r.Tiers) > 0 && r.Tiers["none"] < 1 {
 			fmt.Fprintf(w, "  %s reads by tier: %s\n", r.Name, fmtShares(r.Tiers))
+		}
+		if len(r.Statuses) > 0 {
+			fmt.Fprintf(w, "  %s statuses: 200 × %d, 304 × %d\n", r.Name, r.Statuses["200"], r.Statuses["304"])
 		}
 		if p := r.Process; p != nil {
 			fmt.Fprintf(w, "  %s process: RSS %s, CPU %.2f s (%.0f µs per request)\n", r.Name, fmtBytes(p.RSSBytes), p.CPUSeconds, p.CPUPerRequestUs)

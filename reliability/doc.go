@@ -20,6 +20,16 @@
 //   - after the faults end, every sidecar and Redis hold the source's
 //     version of every id within a stated bound.
 //
+// TestNemesis composes faults instead of injecting one: a seeded random
+// schedule of Redis restarts from older snapshots, lagging replicas
+// promoted, black-holed, delayed and reset networks (through
+// internal/faultproxy), pub/sub kills, foreign SQL writes, terminated
+// Postgres backends and killed sidecars, under load through in-process
+// sidecars, the HTTP API and a client with its local cache; after each
+// episode heals, no read may be stale once a window has passed.
+// FLAGCACHE_NEMESIS_SEED replays a schedule. TestForeignWritesServed
+// measures how fast plain SQL writes reach every sidecar.
+//
 // TestSoak runs the same rig for minutes with Redis restarts and checks
 // that goroutines and open files come back after the load and after
 // closing, reporting the heap alongside.

@@ -257,23 +257,29 @@ func (r *rig) converge(bound time.Duration) time.Duration {
 func (r *rig) stats() tiered.Stats {
 	var sum tiered.Stats
 	for _, n := range r.nodes {
-		s := n.Stats()
-		sum.LRUHits += s.LRUHits
-		sum.LRUMisses += s.LRUMisses
-		sum.RedisHits += s.RedisHits
-		sum.RedisMisses += s.RedisMisses
-		sum.SourceLoads += s.SourceLoads
-		sum.Shared += s.Shared
-		sum.InvalidationsSent += s.InvalidationsSent
-		sum.InvalidationsReceived += s.InvalidationsReceived
-		sum.Gaps += s.Gaps
-		sum.Repaired += s.Repaired
-		sum.Purges += s.Purges
-		sum.StaleServed += s.StaleServed
-		sum.RedisErrors += s.RedisErrors
-		sum.RedisRepaired += s.RedisRepaired
-		sum.LRULen += s.LRULen
+		sum = addStats(sum, n.Stats())
 	}
+	return sum
+}
+
+// addStats returns the counters of sum and s added.
+func addStats(sum, s tiered.Stats) tiered.Stats {
+	sum.LRUHits += s.LRUHits
+	sum.LRUMisses += s.LRUMisses
+	sum.RedisHits += s.RedisHits
+	sum.RedisMisses += s.RedisMisses
+	sum.SourceLoads += s.SourceLoads
+	sum.Shared += s.Shared
+	sum.InvalidationsSent += s.InvalidationsSent
+	sum.InvalidationsReceived += s.InvalidationsReceived
+	sum.Gaps += s.Gaps
+	sum.Repaired += s.Repaired
+	sum.Purges += s.Purges
+	sum.StaleServed += s.StaleServed
+	sum.RedisErrors += s.RedisErrors
+	sum.RedisRepaired += s.RedisRepaired
+	sum.LRULen += s.LRULen
+	sum.Notifications += s.Notifications
 	return sum
 }
 

@@ -1,6 +1,7 @@
 # flagcache: a static binary on a distroless base, running as non-root.
 #
-#   docker build -t flagcache --build-arg VERSION=$(git describe --always) .
+#   docker build -t flagcache --build-arg VERSION=$(git describe --tags --always --dirty) \
+#       --build-arg COMMIT=$(git rev-parse HEAD) .
 #   docker run -p 8080:8080 -e FLAGCACHE_TOKEN=$(openssl rand -hex 32) \
 #       -v flagcache-data:/data flagcache
 #
@@ -18,9 +19,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=""
+# Stamped into the binary as make build does (flagcache --version).
+ARG VERSION="devel"
+ARG COMMIT=""
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath \
-        -ldflags "-s -w -X main.version=${VERSION}" \
+        -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
         -o /out/flagcache ./cmd/flagcache \
     && mkdir -p /out/data
 

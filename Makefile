@@ -2,10 +2,33 @@ GO      ?= go
 PKGS    ?= ./...
 BIN     ?= bin/flagcache
 
-.PHONY: build test test-faults fuzz bench lint ci
+# The version stamped into the binary (flagcache --version): the tag on
+# HEAD, else the nearest tag plus commits, else the abbreviated commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+# make release: static binaries (no cgo) for each of these, with SHA256SUMS.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+DIST      ?= dist
+
+.PHONY: build release test test-faults fuzz bench lint ci
 
 build:
-	$(GO) build -o $(BIN) ./cmd/flagcache
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/flagcache
+
+# Nothing is published: the files land in $(DIST)/, named
+# flagcache_<version>_<os>_<arch>, and SHA256SUMS checks them
+# (cd dist && sha256sum -c SHA256SUMS).
+release:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "building $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" \
+			-o $(DIST)/flagcache_$(VERSION)_$${os}_$${arch} ./cmd/flagcache || exit 1; \
+	done
+	cd $(DIST) && sha256sum flagcache_* > SHA256SUMS && cat SHA256SUMS
 
 # The README's test command.
 test:

@@ -28,19 +28,6 @@ const (
 	defaultURL = "http://127.0.0.1:8080"
 )
 
-// adminCommands follow the daemon's commands in the dispatch and the usage.
-func init() { commands = append(commands, adminCommands...) }
-
-var adminCommands = []command{
-	{"get", "print a flag as JSON", (*cli).get},
-	{"list", "list flags (filters; a table or --json)", (*cli).list},
-	{"create", "create a flag from a JSON file or stdin", (*cli).create},
-	{"update", "replace a flag from a JSON file or stdin (--if-match)", (*cli).update},
-	{"delete", "delete a flag (--if-match)", (*cli).delete},
-	{"export", "write every flag to a JSON file", (*cli).export},
-	{"import", "create or update flags from an export file", (*cli).importFlags},
-}
-
 // conn holds the connection flags of an admin subcommand.
 type conn struct {
 	url, token *string
@@ -134,7 +121,7 @@ func (c *cli) get(ctx context.Context, args []string) error {
 	defOnly := fs.Bool("definition", false, "print only the definition (what create and update read)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: flagcache get [flags] ID\n\nPrints the stored flag: definition, version, etag, revision.")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	pos, err := parseArgs(fs, args, 1, 1, "one flag id")
 	if err != nil {
@@ -311,7 +298,7 @@ func (c *cli) update(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print the stored flag as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: flagcache update [flags] [ID]\n\nReplaces a flag. An ID argument must match the definition's id (or fills it in).")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	pos, err := parseArgs(fs, args, 0, 1, "at most one flag id")
 	if err != nil {

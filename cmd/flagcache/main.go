@@ -1,12 +1,28 @@
 // Command flagcache is the flagcache daemon and its admin tool.
 //
+// The daemon:
+//
 //	flagcache serve         run the HTTP API (embedded store in ./flagcache-data by default)
 //	flagcache migrate       apply the Postgres migrations
 //	flagcache healthcheck   probe a running daemon (the container's HEALTHCHECK)
-//	flagcache version       print the version
+//	flagcache version       print the version (--json: with commit, Go version, OS, arch)
 //
-// main only wires the process (signals, exit code) to run, so tests drive
-// the very same code in-process.
+// The admin commands, which talk to a running daemon over its HTTP API:
+//
+//	flagcache get           print a flag as JSON
+//	flagcache list          list flags (filters; a table or --json)
+//	flagcache create        create a flag from a JSON file or stdin
+//	flagcache update        replace a flag from a JSON file or stdin (--if-match)
+//	flagcache delete        delete a flag (--if-match)
+//	flagcache export        write every flag to a JSON file
+//	flagcache import        create or update flags from an export file
+//
+// And `flagcache help CMD` (the flags of CMD) and `flagcache --version`.
+// The benchmark rig is a binary of its own, cmd/flagcache-bench.
+//
+// Every command is one row of the commands table in main.go. main only
+// wires the process (signals, exit code) to run, so tests drive the very
+// same code in-process.
 package main
 
 import (
@@ -17,6 +33,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -39,21 +56,39 @@ type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	summary        string // of the command running, for its help
 }
 
-// command is a subcommand. Later subcommands (get, list, create, update,
-// delete, export, import) are one more entry each in commands.
+// command is a subcommand: one row of commands.
 type command struct {
 	name    string
 	summary string
 	run     func(c *cli, ctx context.Context, args []string) error
 }
 
+// commands is every subcommand, in the order of the usage message; the
+// package doc lists them too.
 var commands = []command{
 	{"serve", "run the HTTP API daemon", (*cli).serve},
 	{"migrate", "apply the Postgres schema migrations", (*cli).migrate},
 	{"healthcheck", "probe a running daemon (for container health checks)", (*cli).healthcheck},
 	{"version", "print the version", (*cli).version},
+	{"get", "print a flag as JSON", (*cli).get},
+	{"list", "list flags (filters; a table or --json)", (*cli).list},
+	{"create", "create a flag from a JSON file or stdin", (*cli).create},
+	{"update", "replace a flag from a JSON file or stdin (--if-match)", (*cli).update},
+	{"delete", "delete a flag (--if-match)", (*cli).delete},
+	{"export", "write every flag to a JSON file", (*cli).export},
+	{"import", "create or update flags from an export file", (*cli).importFlags},
+}
+
+func lookup(name string) (command, bool) {
+	for _, cmd := range commands {
+		if cmd.name == name {
+			return cmd, true
+		}
+	}
+	return command{}, false
 }
 
 // usageError is a command line that cannot run: exit code 2.
@@ -68,28 +103,50 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
+		return c.help(ctx, args[1:])
+	case "--version", "-version":
+		return c.exit("version", c.version(ctx, args[1:])) // --version --json works too
+	}
+	cmd, ok := lookup(args[0])
+	if !ok {
+		fmt.Fprintf(c.stderr, "flagcache: unknown command %q\n\n", args[0])
+		c.usage(c.stderr)
+		return 2
+	}
+	c.summary = cmd.summary
+	return c.exit(cmd.name, cmd.run(c, ctx, args[1:]))
+}
+
+// exit reports the error of command name and returns the exit code.
+func (c *cli) exit(name string, err error) int {
+	var usage usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(c.stderr, "flagcache %s: %v\n", name, err)
+		return 2
+	}
+	fmt.Fprintf(c.stderr, "flagcache %s: %v\n", name, err)
+	return 1
+}
+
+// help prints the usage, or with a command name that command's help (on
+// stdout: it was asked for).
+func (c *cli) help(ctx context.Context, args []string) int {
+	if len(args) == 0 {
 		c.usage(c.stdout)
 		return 0
 	}
-	for _, cmd := range commands {
-		if cmd.name != args[0] {
-			continue
-		}
-		err := cmd.run(c, ctx, args[1:])
-		var usage usageError
-		switch {
-		case err == nil, errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, &usage):
-			fmt.Fprintf(c.stderr, "flagcache %s: %v\n", cmd.name, err)
-			return 2
-		}
-		fmt.Fprintf(c.stderr, "flagcache %s: %v\n", cmd.name, err)
-		return 1
+	cmd, ok := lookup(args[0])
+	if !ok || len(args) > 1 {
+		fmt.Fprintf(c.stderr, "flagcache help: want one command name, got %q\n\n", strings.Join(args, " "))
+		c.usage(c.stderr)
+		return 2
 	}
-	fmt.Fprintf(c.stderr, "flagcache: unknown command %q\n\n", args[0])
-	c.usage(c.stderr)
-	return 2
+	out := *c
+	out.stderr, out.summary = c.stdout, cmd.summary
+	return out.exit(cmd.name, cmd.run(&out, ctx, []string{"--help"}))
 }
 
 func (c *cli) usage(w io.Writer) {
@@ -97,14 +154,48 @@ func (c *cli) usage(w io.Writer) {
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-12s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'flagcache <command> -h' for the flags of a command.")
+	fmt.Fprintf(w, "  %-12s %s\n", "help", "print the help of a command: flagcache help <command>")
+	fmt.Fprintln(w, "\nRun 'flagcache help <command>' for the flags of a command; 'flagcache --version' for the version.")
 }
 
-// flagSet returns a FlagSet for a subcommand that reports to stderr.
+// flagSet returns a FlagSet for a subcommand that reports to stderr and
+// prints its flags with "--".
 func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("flagcache "+name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: flagcache %s [flags]\n", name)
+		if c.summary != "" {
+			fmt.Fprintf(fs.Output(), "\n%s.\n", strings.ToUpper(c.summary[:1])+c.summary[1:])
+		}
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		printFlags(fs)
+	}
 	return fs
+}
+
+// printFlags is flag.PrintDefaults with "--" before each name: the flag
+// package accepts both, and "--" is what users of other CLIs type.
+func printFlags(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "  --%s", f.Name)
+		name, usage := flag.UnquoteUsage(f)
+		if name != "" {
+			b.WriteString(" " + name)
+		}
+		b.WriteString("\n    \t")
+		b.WriteString(strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if def := f.DefValue; def != "" && def != "0" && def != "false" && def != "0s" {
+			if g, ok := f.Value.(flag.Getter); ok {
+				if _, isString := g.Get().(string); isString {
+					def = fmt.Sprintf("%q", def)
+				}
+			}
+			fmt.Fprintf(&b, " (default %s)", def)
+		}
+		fmt.Fprintln(fs.Output(), b.String())
+	})
 }
 
 // parse parses args, refusing positional arguments.

@@ -14,8 +14,11 @@ DIST      ?= dist
 
 .PHONY: build release test test-faults fuzz bench lint ci
 
+# bin/flagcache, and the benchmark rig beside it (docs/benchmarks.md; it
+# finds bin/flagcache next to itself). make release ships flagcache only.
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/flagcache
+	$(GO) build -trimpath -o $(dir $(BIN))flagcache-bench ./cmd/flagcache-bench
 
 # Nothing is published: the files land in $(DIST)/, named
 # flagcache_<version>_<os>_<arch>, and SHA256SUMS checks them

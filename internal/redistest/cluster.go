@@ -75,9 +75,11 @@ func StartCluster(tb testing.TB) *Cluster {
 	return c
 }
 
-// Client returns a cluster client with short timeouts, closed at the end.
+// Client returns a cluster client, closed at the end. Its timeouts are
+// those of the conformance client (see conformanceOptions), not FastOptions:
+// the suite runs it under load, where a 100 ms pool wait is not a fault.
 func (c *Cluster) Client() *redis.ClusterClient {
-	o := FastOptions("")
+	o := conformanceOptions()
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs: c.Addrs, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout,
 		WriteTimeout: o.WriteTimeout, PoolTimeout: o.PoolTimeout, ContextTimeoutEnabled: true,
@@ -183,9 +185,10 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	return s
 }
 
-// Client returns a failover client with short timeouts, closed at the end.
+// Client returns a failover client, closed at the end, with the timeouts
+// of conformanceOptions.
 func (s *Sentinel) Client() *redis.Client {
-	o := FastOptions("")
+	o := conformanceOptions()
 	c := redis.NewFailoverClient(&redis.FailoverOptions{
 		MasterName: s.MasterName, SentinelAddrs: s.SentinelAddrs,
 		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,

@@ -123,6 +123,19 @@ func FastOptions(addr string) *redis.Options {
 	}
 }
 
+// conformanceOptions are the timeouts of a client that runs the
+// conformance suite: a failed node still fails a call within a second, but
+// eight workers queueing for a connection on a loaded 2-core CI machine do
+// not (TestSentinel/Concurrency/RacingCAS failed with 100 ms under load 30).
+func conformanceOptions() *redis.Options {
+	return &redis.Options{
+		DialTimeout:  time.Second,
+		ReadTimeout:  time.Second,
+		WriteTimeout: time.Second,
+		PoolTimeout:  time.Second,
+	}
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

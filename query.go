@@ -36,6 +36,12 @@ func (q Query) Validate() error {
 		if t == "" {
 			return Invalid("tag", "must not be empty")
 		}
+		if err := checkText("tag", t); err != nil {
+			return err
+		}
+	}
+	if err := checkText("owner", q.Owner); err != nil {
+		return err
 	}
 	if q.Offset < 0 {
 		return Invalid("offset", "must not be negative")

@@ -23,7 +23,9 @@ func ETag(version int64) string {
 }
 
 // ParseETag returns the version an entity tag names, accepting `"v3"` and
-// the weak form `W/"v3"`.
+// the weak form `W/"v3"` (If-None-Match compares weakly). If-Match compares
+// strongly: a caller implementing it must treat a weak tag as never
+// matching before asking ParseETag for the version.
 func ParseETag(tag string) (int64, error) {
 	if len(tag) > 2 && tag[:2] == "W/" {
 		tag = tag[2:]

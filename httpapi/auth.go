@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -56,6 +58,7 @@ func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
 // digests in constant time leaks neither a token's bytes nor its length.
 type authenticator struct {
 	tokens []hashedToken
+	hosts  []string // without tokens: Host names served beside loopback ones
 }
 
 type hashedToken struct {
@@ -63,8 +66,8 @@ type hashedToken struct {
 	scope Scope
 }
 
-func newAuthenticator(tokens []Token) (authenticator, error) {
-	var a authenticator
+func newAuthenticator(tokens []Token, hosts []string) (authenticator, error) {
+	a := authenticator{hosts: hosts}
 	for i, t := range tokens {
 		if t.Secret == "" {
 			return a, fmt.Errorf("httpapi: token %d has an empty secret", i)
@@ -77,33 +80,68 @@ func newAuthenticator(tokens []Token) (authenticator, error) {
 	return a, nil
 }
 
-// check lets r through when it carries a token of scope need or stronger.
-// Every configured token is compared, match or not, so the time taken does
-// not say which one matched.
-func (a authenticator) check(w http.ResponseWriter, r *http.Request, need Scope) error {
-	if need == scopeNone || len(a.tokens) == 0 {
-		return nil
+// check lets r through when it carries a token of scope need or stronger,
+// and returns the index of the strongest token that matched (-1 without
+// tokens). Every configured token is compared, match or not, so the time
+// taken does not say which one matched.
+//
+// Without tokens only requests to a loopback Host (localhost, *.localhost,
+// 127.0.0.0/8, ::1) or one of Options.AllowedHosts are served (403
+// otherwise): a page the
+// developer opens could otherwise point its own name at 127.0.0.1 (DNS
+// rebinding) and read and write every flag.
+func (a authenticator) check(w http.ResponseWriter, r *http.Request, need Scope) (int, error) {
+	if need == scopeNone {
+		return -1, nil
+	}
+	if len(a.tokens) == 0 {
+		if !localHost(r.Host) && !slices.Contains(a.hosts, hostname(r.Host)) {
+			return -1, &apiError{http.StatusForbidden, "permission_denied",
+				"without tokens only loopback Host values (localhost, 127.0.0.1, [::1]) are served; configure tokens to serve other names"}
+		}
+		return -1, nil
 	}
 	secret, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flagcache"`)
-		return &apiError{http.StatusUnauthorized, "unauthenticated", "missing bearer token: send Authorization: Bearer TOKEN"}
+		return -1, &apiError{http.StatusUnauthorized, "unauthenticated", "missing bearer token: send Authorization: Bearer TOKEN"}
 	}
 	sum := sha256.Sum256([]byte(secret))
-	got := scopeNone
-	for _, t := range a.tokens {
+	got, index := scopeNone, -1
+	for i, t := range a.tokens {
 		match := subtle.ConstantTimeCompare(sum[:], t.sum[:])
-		got = max(got, Scope(subtle.ConstantTimeSelect(match, int(t.scope), int(scopeNone))))
+		better := match & subtle.ConstantTimeLessOrEq(int(got)+1, int(t.scope))
+		got = Scope(subtle.ConstantTimeSelect(better, int(t.scope), int(got)))
+		index = subtle.ConstantTimeSelect(better, i, index)
 	}
 	switch {
 	case got == scopeNone:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flagcache", error="invalid_token"`)
-		return &apiError{http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid"}
+		return -1, &apiError{http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid"}
 	case got < need:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flagcache", error="insufficient_scope"`)
-		return &apiError{http.StatusForbidden, "permission_denied", "this token has scope " + got.String() + "; " + r.Method + " needs scope " + need.String()}
+		return -1, &apiError{http.StatusForbidden, "permission_denied", "this token has scope " + got.String() + "; " + r.Method + " needs scope " + need.String()}
 	}
-	return nil
+	return index, nil
+}
+
+// hostname is the name of a Host header without its port, lower case.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), "."))
+}
+
+// localHost reports whether a Host header names this machine's loopback
+// interface.
+func localHost(host string) bool {
+	name := hostname(host)
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(name)
+	return ip != nil && ip.IsLoopback()
 }
 
 // bearer returns the token of an "Authorization: Bearer TOKEN" header; the

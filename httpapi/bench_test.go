@@ -19,7 +19,7 @@ func benchGet(b *testing.B, store flagcache.Store, opts httpapi.Options) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := httptest.NewRequest("GET", "/v1/flags/new-checkout", nil)
+	req := httptest.NewRequest("GET", "http://localhost/v1/flags/new-checkout", nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
@@ -55,7 +55,7 @@ func BenchmarkGetFlagPreEncodedWithAuth(b *testing.B) {
 	body, _ := json.Marshal(stored)
 	h, _ := httpapi.NewHandler(hitStore{s, flagcache.Hit{Stored: stored, Tier: flagcache.TierLRU, Body: body}},
 		httpapi.Options{Tokens: []httpapi.Token{{Secret: "read-secret", Scope: httpapi.ScopeRead}, {Secret: "write-secret", Scope: httpapi.ScopeWrite}}})
-	req := httptest.NewRequest("GET", "/v1/flags/new-checkout", nil)
+	req := httptest.NewRequest("GET", "http://localhost/v1/flags/new-checkout", nil)
 	req.Header.Set("Authorization", "Bearer read-secret")
 	b.ReportAllocs()
 	for b.Loop() {

@@ -13,7 +13,9 @@ import (
 )
 
 // StatusClientClosedRequest is the status recorded (in metrics and logs)
-// when the client went away before the response: nothing is sent.
+// when the client went away before the response: nothing is sent, not
+// even the status line. (A client that is still there but stalls its body
+// gets 408.)
 const StatusClientClosedRequest = 499
 
 // ErrorBody is the body of every error response.
@@ -110,7 +112,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case status == StatusClientClosedRequest:
 		log.Debug("client went away", slog.String("path", r.URL.Path))
-		w.WriteHeader(status)
+		if sw, ok := w.(*statusWriter); ok && sw.status == 0 {
+			sw.status = status // for metrics and logs only: 499 is not HTTP
+		}
 		return
 	case status >= 500:
 		log.Error("request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -118,7 +122,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	switch status {
 	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
 	case http.StatusUnauthorized:
 		if w.Header().Get("WWW-Authenticate") == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="flagcache"`)

@@ -274,6 +274,8 @@ func pathID(r *http.Request) (flagcache.ID, error) {
 // ifMatch returns the expected version an If-Match header names: 0 when
 // there is none or it is "*" (the flag must exist, which Update and Delete
 // check anyway). A list of tags is refused: a write expects one version.
+// If-Match compares strongly (RFC 9110 13.1.1): a weak tag such as W/"v3"
+// never matches, so it is a 412.
 func ifMatch(r *http.Request) (int64, error) {
 	values := r.Header.Values("If-Match")
 	switch {
@@ -285,6 +287,13 @@ func ifMatch(r *http.Request) (int64, error) {
 	tag := strings.TrimSpace(values[0])
 	if tag == "*" {
 		return 0, nil
+	}
+	if strings.HasPrefix(tag, "W/") {
+		if _, err := flagcache.ParseETag(tag); err != nil {
+			return 0, err
+		}
+		return 0, &apiError{http.StatusPreconditionFailed, "version_conflict",
+			"If-Match compares strongly: the weak tag " + truncate(tag, 32) + " never matches; send the strong tag without W/"}
 	}
 	return flagcache.ParseETag(tag)
 }

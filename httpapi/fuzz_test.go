@@ -135,6 +135,7 @@ func FuzzRequest(f *testing.F) {
 		if body != "" {
 			req.Body = io.NopCloser(strings.NewReader(body))
 			req.ContentLength = int64(len(body))
+			req.Header.Set("Content-Type", "application/json")
 		}
 		fz.check(t, req)
 	})
@@ -164,7 +165,7 @@ func (fz *fuzzHandler) readRequest(t *testing.T, line string) *http.Request {
 	if strings.ContainsAny(line, "\r\n") {
 		return nil
 	}
-	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(line + " HTTP/1.1\r\nHost: flagcache\r\n\r\n")))
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(line + " HTTP/1.1\r\nHost: localhost\r\n\r\n")))
 	if err != nil {
 		return nil
 	}
@@ -222,7 +223,7 @@ func (fz *fuzzHandler) revision(t *testing.T) int64 {
 
 // errorCodes are the codes of the API's error bodies.
 var errorCodes = []string{"invalid_argument", "not_found", "already_exists", "version_conflict", "unauthenticated",
-	"permission_denied", "payload_too_large", "method_not_allowed", "resync_needed"}
+	"permission_denied", "payload_too_large", "method_not_allowed", "resync_needed", "unsupported_media_type", "request_timeout"}
 
 func checkErrorBody(t *testing.T, what string, res *http.Response, body []byte) {
 	var e httpapi.ErrorBody

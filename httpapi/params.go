@@ -6,8 +6,11 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,15 +30,27 @@ var (
 	pageParams   = []string{"offset", "limit"}
 )
 
-// decode reads a JSON body of at most MaxBodyBytes into v. Envelope types
+// decode reads a JSON body of at most MaxBodyBytes into v. The body must
+// be sent as application/json (415 otherwise: a web page can POST
+// text/plain to a loopback daemon without a CORS preflight). Envelope types
 // reject unknown fields; flagcache.Definition keeps them (its own decoder
-// does). One JSON object, nothing after it.
+// does). One JSON object, nothing after it. A body that stalls past the
+// server's ReadTimeout is a 408.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := jsonContentType(r.Header.Values("Content-Type")); err != nil {
+		return err
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
+		var (
+			tooLarge *http.MaxBytesError
+			netErr   net.Error
+		)
 		if errors.As(err, &tooLarge) {
 			return err
+		}
+		if errors.As(err, &netErr) && netErr.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+			return &apiError{http.StatusRequestTimeout, "request_timeout", "the request body did not arrive in time"}
 		}
 		if ctxErr := r.Context().Err(); ctxErr != nil {
 			return ctxErr
@@ -56,6 +71,26 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return flagcache.Invalid("body", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// jsonContentType accepts exactly one Content-Type of media type
+// application/json (parameters such as charset=utf-8 allowed).
+func jsonContentType(values []string) error {
+	unsupported := func(got string) error {
+		return &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"send the body as Content-Type: application/json" + got}
+	}
+	if len(values) != 1 {
+		if len(values) == 0 {
+			return unsupported(" (no Content-Type given)")
+		}
+		return unsupported(" (Content-Type given more than once)")
+	}
+	mt, _, err := mime.ParseMediaType(values[0])
+	if err != nil || mt != "application/json" {
+		return unsupported(", not " + strconv.Quote(truncate(values[0], 64)))
 	}
 	return nil
 }

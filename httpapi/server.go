@@ -50,8 +50,14 @@ type Options struct {
 	// Logger receives request logs (debug), errors the client does not see
 	// in full (error) and watch stream events. Default: discard.
 	Logger *slog.Logger
-	// Tokens are the bearer tokens accepted on /v1 routes. None: no auth.
+	// Tokens are the bearer tokens accepted on /v1 routes. None: no auth,
+	// and /v1 routes answer only requests whose Host is a loopback name or
+	// address, or one of AllowedHosts (403 otherwise), so a DNS-rebinding
+	// web page cannot reach them.
 	Tokens []Token
+	// AllowedHosts are host names (no port) served without tokens beside
+	// the loopback ones. With tokens every Host is served.
+	AllowedHosts []string
 	// MaxBodyBytes caps request bodies (413 above). Default 1 MiB.
 	MaxBodyBytes int64
 	// MaxBatch caps the ids of one batchGet. Default 1000.
@@ -135,7 +141,7 @@ type Handler struct {
 // a secret or scope.
 func NewHandler(store flagcache.Store, opts Options) (*Handler, error) {
 	opts.setDefaults()
-	auth, err := newAuthenticator(opts.Tokens)
+	auth, err := newAuthenticator(opts.Tokens, opts.AllowedHosts)
 	if err != nil {
 		return nil, err
 	}
@@ -251,8 +257,11 @@ func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
 			r, span = h.startSpan(r, route)
 			defer func() { endSpan(span, sw.code()) }()
 		}
-		err := h.auth.check(sw, r, scope)
+		token, err := h.auth.check(sw, r, scope)
 		if err == nil {
+			if token >= 0 {
+				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, token))
+			}
 			err = fn(sw, r)
 		}
 		if err != nil {
@@ -314,6 +323,17 @@ func cleanPath(p string) string {
 }
 
 type requestIDKey struct{}
+
+// tokenKey carries the index of the token a request authenticated with.
+type tokenKey struct{}
+
+// tokenOf returns the index of the token of a request, -1 without tokens.
+func tokenOf(ctx context.Context) int {
+	if i, ok := ctx.Value(tokenKey{}).(int); ok {
+		return i
+	}
+	return -1
+}
 
 // RequestID returns the request id of a request served by a Handler.
 func RequestID(ctx context.Context) string {

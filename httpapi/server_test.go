@@ -271,7 +271,7 @@ func TestUncleanPaths(t *testing.T) {
 	}
 	for _, p := range []string{"//v1/flags", "/v1/flags/../../etc/passwd", "/v1/./flags/a", "/v1/flags/x/../a", "/v1//changes"} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "http://localhost"+p, nil))
 		if rec.Code != 404 || errorCode(t, rec.Body.String()) != "not_found" || rec.Header().Get("Location") != "" {
 			t.Errorf("GET %s: got %d %q Location %q, want a 404 not_found", p, rec.Code, rec.Body, rec.Header().Get("Location"))
 		}

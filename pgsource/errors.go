@@ -43,6 +43,12 @@ func translate(ctx context.Context, op string, err error) error {
 	if unreachable(err) {
 		return flagcache.Unavailable(fmt.Errorf("pgsource: %s: %w", op, err))
 	}
+	if code, ok := dataException(err); ok {
+		// Validation refuses what Postgres cannot store (NUL, lone
+		// surrogates, huge numbers); anything of class 22 that still gets
+		// here is the caller's data, not a server fault.
+		return flagcache.Invalid("", "Postgres refused a value (SQLSTATE %s)", code)
+	}
 	return fmt.Errorf("pgsource: %s: %v", op, err)
 }
 
@@ -82,6 +88,17 @@ func unreachable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.As(err, &netErr)
+}
+
+// dataException reports an error of SQLSTATE class 22 (data exception:
+// invalid text representation, untranslatable character, numeric value
+// out of range, ...) and its code.
+func dataException(err error) (string, bool) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {
+		return pgErr.Code, true
+	}
+	return "", false
 }
 
 // isUniqueViolation reports a unique constraint violation by SQLSTATE.

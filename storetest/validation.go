@@ -17,6 +17,9 @@ var validationCases = []testCase{
 	{"Invalid/IDsRejectedEverywhere", testInvalidIDs},
 	{"Invalid/NegativeVersions", testNegativeVersions},
 	{"Invalid/Query", testInvalidQuery},
+	{"Invalid/HostileValues", testHostileValues},
+	{"Invalid/HostileFilters", testHostileFilters},
+	{"Valid/BoundaryValues", testBoundaryValues},
 	{"Context/Cancelled", testCancelledContext},
 }
 
@@ -198,5 +201,163 @@ func testCancelledContext(t *testing.T, s flagcache.Store) {
 	feed, err := s.Changes(ctxFor(t), 0, 0)
 	if err != nil || feed.Revision != existing.Revision {
 		t.Errorf("cancelled writes moved the revision: %v, %v; want %d", feed, err, existing.Revision)
+	}
+}
+
+// nested returns a JSON value nesting n levels: n-1 arrays around {}.
+func nested(n int) json.RawMessage {
+	return json.RawMessage(strings.Repeat("[", n-1) + "{}" + strings.Repeat("]", n-1))
+}
+
+// hostileDefinitions are definitions that encoding/json accepts but that
+// the backends could not store alike (Postgres refuses NUL, lone
+// surrogates and huge numbers; deep values break every wrapper and
+// decoder above them), and keys that case-fold to a known field: every
+// store must refuse them all with an error naming the field.
+func hostileDefinitions() []struct {
+	name, field string
+	def         *flagcache.Definition
+} {
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	mod := func(f func(*flagcache.Definition)) *flagcache.Definition {
+		d := flag("bad", "Bad")
+		f(d)
+		return d
+	}
+	jsonKind := func(v json.RawMessage) *flagcache.Definition {
+		return mod(func(d *flagcache.Definition) { d.Kind, d.DefaultValue, d.Variations = flagcache.KindJSON, v, nil })
+	}
+	number := func(v string) *flagcache.Definition {
+		return mod(func(d *flagcache.Definition) {
+			d.Kind, d.DefaultValue, d.Variations = flagcache.KindNumber, raw(v), nil
+		})
+	}
+	extra := func(key string, v json.RawMessage) *flagcache.Definition {
+		return mod(func(d *flagcache.Definition) { d.Extra = map[string]json.RawMessage{key: v} })
+	}
+	meta := func(key string, v json.RawMessage) *flagcache.Definition {
+		return mod(func(d *flagcache.Definition) { d.Metadata.Extra = map[string]json.RawMessage{key: v} })
+	}
+	huge := strings.Repeat("9", 5000)
+	return []struct {
+		name, field string
+		def         *flagcache.Definition
+	}{
+		// Depth: 64 levels at most, the definition's own object counted.
+		{"default 64 deep", "default_value", jsonKind(nested(flagcache.MaxDepth))},
+		{"default 9990 deep", "default_value", jsonKind(nested(9990))},
+		{"variation 62 deep", "variations[0].value", mod(func(d *flagcache.Definition) {
+			d.Kind, d.DefaultValue = flagcache.KindJSON, raw(`{}`)
+			d.Variations = []flagcache.Variation{{Value: nested(flagcache.MaxDepth - 2)}}
+		})},
+		{"unknown field 64 deep", "rules", extra("rules", nested(flagcache.MaxDepth))},
+		{"metadata field 63 deep", "metadata.notes", meta("notes", nested(flagcache.MaxDepth-1))},
+		{"environment field 62 deep", "environments.prod.rules", mod(func(d *flagcache.Definition) {
+			d.Environments = map[string]flagcache.Environment{"prod": {Extra: map[string]json.RawMessage{"rules": nested(flagcache.MaxDepth - 2)}}}
+		})},
+		// Strings.
+		{"NUL in name", "name", mod(func(d *flagcache.Definition) { d.Name = "a\x00b" })},
+		{"NUL in description", "description", mod(func(d *flagcache.Definition) { d.Description = "a\x00b" })},
+		{"NUL in owner", "metadata.owner", mod(func(d *flagcache.Definition) { d.Metadata.Owner = "a\x00b" })},
+		{"NUL in tag", "metadata.tags", mod(func(d *flagcache.Definition) { d.Metadata.Tags = []string{"a\x00b"} })},
+		{"invalid UTF-8 in description", "description", mod(func(d *flagcache.Definition) { d.Description = "a\xffb" })},
+		{"invalid UTF-8 in owner", "metadata.owner", mod(func(d *flagcache.Definition) { d.Metadata.Owner = "a\xffb" })},
+		{"NUL in a string default", "default_value", mod(func(d *flagcache.Definition) {
+			d.Kind, d.DefaultValue, d.Variations = flagcache.KindString, raw(`"a\u0000b"`), nil
+		})},
+		{"lone high surrogate in a string default", "default_value", mod(func(d *flagcache.Definition) {
+			d.Kind, d.DefaultValue, d.Variations = flagcache.KindString, raw(`"a\ud800b"`), nil
+		})},
+		{"lone low surrogate in json", "default_value", jsonKind(raw(`{"k":"\udc00"}`))},
+		{"lone surrogate in a member name", "default_value", jsonKind(raw(`{"\ud83d":1}`))},
+		{"NUL in an unknown field", "note", extra("note", raw(`"\u0000"`))},
+		{"lone surrogate in an unknown field", "note", extra("note", raw(`["\ud800\u0041"]`))},
+		{"invalid UTF-8 in an unknown field", "note", extra("note", raw("\"\xff\xfe\""))},
+		{"invalid UTF-8 in a metadata field", "metadata.note", meta("note", raw("{\"\xc3\":1}"))},
+		{"NUL in an unknown field's name", "a", extra("a\x00b", raw(`1`))},
+		// Numbers.
+		{"number 1e999999", "default_value", number(`1e999999`)},
+		{"number -1e309", "default_value", number(`-1e309`)},
+		{"number of 5000 digits", "default_value", number(huge)},
+		{"number underflowing", "default_value", number(`1e-999999`)},
+		{"number 300 zeros then 1", "default_value", number("0." + strings.Repeat("0", 300) + "1e-100")},
+		{"huge number in json", "default_value", jsonKind(raw(`{"n":` + huge + `}`))},
+		{"huge number in an unknown field", "weight", extra("weight", raw(`1e999999`))},
+		// Keys that case-fold to a known field.
+		{"Default_Value", "Default_Value", extra("Default_Value", raw(`true`))},
+		{"KIND", "KIND", extra("KIND", raw(`"string"`))},
+		{"ID", "ID", extra("ID", raw(`"other"`))},
+		{"Metadata", "Metadata", extra("Metadata", raw(`{}`))},
+		{"metadata Owner", "metadata.Owner", meta("Owner", raw(`"mallory"`))},
+		{"metadata TAGS", "metadata.TAGS", meta("TAGS", raw(`["x"]`))},
+		{"variation VALUE", "variations[1].VALUE", mod(func(d *flagcache.Definition) {
+			d.Variations[1].Extra = map[string]json.RawMessage{"VALUE": raw(`true`)}
+		})},
+		{"environment Enabled", "environments.prod.Enabled", mod(func(d *flagcache.Definition) {
+			d.Environments = map[string]flagcache.Environment{"prod": {Extra: map[string]json.RawMessage{"Enabled": raw(`true`)}}}
+		})},
+	}
+}
+
+func testHostileValues(t *testing.T, s flagcache.Store) {
+	for _, tc := range hostileDefinitions() {
+		_, err := s.Create(ctxFor(t), tc.def)
+		wantInvalid(t, "Create "+tc.name, err, tc.field)
+	}
+	assertEmpty(t, s)
+	good := mustCreate(t, s, flag("bad", "Bad"))
+	for _, tc := range hostileDefinitions() {
+		_, err := s.Update(ctxFor(t), tc.def, 0)
+		wantInvalid(t, "Update "+tc.name, err, tc.field)
+	}
+	got := mustGet(t, s, "bad")
+	checkStored(t, got, "bad", 1)
+	sameDefinition(t, got.Definition, good.Definition)
+}
+
+// testHostileFilters: list filters every backend could not compare alike
+// are refused, naming the parameter.
+func testHostileFilters(t *testing.T, s flagcache.Store) {
+	mustCreate(t, s, flag("q", "Q"))
+	for _, tc := range []struct {
+		name  string
+		q     flagcache.Query
+		field string
+	}{
+		{"NUL in owner", flagcache.Query{Owner: "a\x00"}, "owner"},
+		{"invalid UTF-8 in owner", flagcache.Query{Owner: "\xff"}, "owner"},
+		{"NUL in tag", flagcache.Query{Tags: []string{"ok", "a\x00"}}, "tag"},
+		{"invalid UTF-8 in tag", flagcache.Query{Tags: []string{"\xc3"}}, "tag"},
+	} {
+		_, err := s.List(ctxFor(t), tc.q)
+		wantInvalid(t, "List "+tc.name, err, tc.field)
+		_, err = s.Count(ctxFor(t), tc.q)
+		wantInvalid(t, "Count "+tc.name, err, tc.field)
+	}
+}
+
+// testBoundaryValues: what is just inside the bounds is stored and read
+// back on every backend.
+func testBoundaryValues(t *testing.T, s flagcache.Store) {
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	defs := []*flagcache.Definition{
+		flag("deep", "Deep", func(d *flagcache.Definition) {
+			d.Kind, d.DefaultValue, d.Variations = flagcache.KindJSON, nested(flagcache.MaxDepth-1), nil
+			d.Extra = map[string]json.RawMessage{"rules": nested(flagcache.MaxDepth - 1)}
+		}),
+		flag("numbers", "Numbers", func(d *flagcache.Definition) {
+			d.Kind, d.DefaultValue, d.Variations = flagcache.KindNumber, raw(`1.7976931348623157e308`), nil
+			d.Extra = map[string]json.RawMessage{"small": raw(`5e-324`), "zero": raw(`-0.0e-999`), "int": raw(strings.Repeat("9", 200))}
+		}),
+		flag("text", "Text \u00e9\U0001F600", func(d *flagcache.Definition) {
+			d.Kind, d.DefaultValue, d.Variations = flagcache.KindString, raw(`"pair \ud83d\ude00 and \u00e9"`), nil
+			d.Extra = map[string]json.RawMessage{"Note": raw(`"not a known field"`), "kinds": raw(`1`)}
+			d.Metadata.Extra = map[string]json.RawMessage{"Tag": raw(`1`)}
+		}),
+	}
+	for _, def := range defs {
+		created := mustCreate(t, s, def)
+		got := mustGet(t, s, string(def.ID))
+		sameDefinition(t, got.Definition, created.Definition)
 	}
 }

@@ -223,6 +223,7 @@ func putFlag(d *testDaemon, id, body string, ifMatch int64) (status int, actual 
 		return 0, 0, err
 	}
 	req.Header.Set("If-Match", flagcache.ETag(ifMatch))
+	req.Header.Set("Content-Type", "application/json")
 	res, err := d.client.Do(req)
 	if err != nil {
 		return 0, 0, err

@@ -1,0 +1,175 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/httpapi"
+	"github.com/flagcache/flagcache/memstore"
+)
+
+const validBody = `{"id":"planted","name":"P","kind":"boolean","default_value":true}`
+
+func send(t *testing.T, method, url, body string, headers ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		if name == "Host" {
+			req.Host = strings.TrimSpace(value)
+			continue
+		}
+		req.Header.Add(name, strings.TrimSpace(value))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// TestBodiesMustBeJSON: a body that is not application/json is a 415 and
+// writes nothing (a web page can send text/plain without a preflight).
+func TestBodiesMustBeJSON(t *testing.T) {
+	store := memstore.New(memstore.Options{})
+	mustCreate(t, store, "a")
+	srv, _ := newServer(t, store, httpapi.Options{})
+	for _, ct := range []string{"", "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+		"multipart/form-data; boundary=x", "application/jsonx", "application/json, text/plain"} {
+		var headers []string
+		if ct != "" {
+			headers = append(headers, "Content-Type: "+ct)
+		}
+		for _, c := range []struct{ method, path, body string }{
+			{"POST", "/v1/flags", validBody},
+			{"PUT", "/v1/flags/a", `{"name":"P","kind":"boolean","default_value":true}`},
+			{"POST", "/v1/flags:batchGet", `{"ids":["a"]}`},
+		} {
+			res, body := send(t, c.method, srv.URL+c.path, c.body, headers...)
+			if res.StatusCode != http.StatusUnsupportedMediaType || errorCode(t, body) != "unsupported_media_type" {
+				t.Errorf("%s %s with Content-Type %q: got %d %s, want 415", c.method, c.path, ct, res.StatusCode, body)
+			}
+		}
+	}
+	if n, _ := store.Count(context.Background(), flagcache.Query{}); n != 1 {
+		t.Errorf("415s wrote: %d flags", n)
+	}
+	if got, _ := store.Get(context.Background(), "a"); got.Version != 1 {
+		t.Errorf("a 415 updated the flag: version %d", got.Version)
+	}
+	res, body := send(t, "POST", srv.URL+"/v1/flags", validBody, "Content-Type: application/json; charset=utf-8")
+	if res.StatusCode != http.StatusCreated {
+		t.Errorf("application/json; charset=utf-8: got %d %s", res.StatusCode, body)
+	}
+}
+
+// TestForeignHostWithoutTokens: without tokens only loopback Host values
+// reach /v1 (DNS rebinding); with tokens any Host does.
+func TestForeignHostWithoutTokens(t *testing.T) {
+	store := memstore.New(memstore.Options{})
+	mustCreate(t, store, "a")
+	srv, _ := newServer(t, store, httpapi.Options{AllowedHosts: []string{"flags.internal"}})
+	json := "Content-Type: application/json"
+	for _, host := range []string{"evil.example", "evil.example:8080", "127.0.0.1.evil.example", "localhost.evil.example", "10.0.0.1"} {
+		for _, c := range []struct{ method, path, body string }{
+			{"GET", "/v1/flags/a", ""}, {"GET", "/v1/flags", ""}, {"DELETE", "/v1/flags/a", ""},
+			{"POST", "/v1/flags", validBody}, {"GET", "/v1/watch", ""},
+		} {
+			res, body := send(t, c.method, srv.URL+c.path, c.body, "Host: "+host, json)
+			if res.StatusCode != http.StatusForbidden || errorCode(t, body) != "permission_denied" {
+				t.Errorf("%s %s with Host %q: got %d %s, want 403", c.method, c.path, host, res.StatusCode, body)
+			}
+		}
+	}
+	if got, err := store.Get(context.Background(), "a"); err != nil || got.Version != 1 {
+		t.Errorf("a foreign Host changed the store: %v, %v", got, err)
+	}
+	for _, host := range []string{"localhost", "localhost:8080", "LOCALHOST.", "app.localhost:1", "127.0.0.1", "127.1.2.3:80", "[::1]:8080", "flags.internal:8080"} {
+		if res, body := send(t, "GET", srv.URL+"/v1/flags/a", "", "Host: "+host); res.StatusCode != 200 {
+			t.Errorf("Host %q: got %d %s, want 200", host, res.StatusCode, body)
+		}
+	}
+	if res, _ := send(t, "GET", srv.URL+"/healthz", "", "Host: evil.example"); res.StatusCode != 200 {
+		t.Errorf("/healthz with a foreign Host: got %d", res.StatusCode)
+	}
+	authed, _ := newServer(t, store, httpapi.Options{Tokens: []httpapi.Token{{Secret: "0123456789abcdef", Scope: httpapi.ScopeRead}}})
+	if res, body := send(t, "GET", authed.URL+"/v1/flags/a", "", "Host: flags.example.com", "Authorization: Bearer 0123456789abcdef"); res.StatusCode != 200 {
+		t.Errorf("with tokens, a foreign Host: got %d %s, want 200", res.StatusCode, body)
+	}
+}
+
+// TestWeakIfMatch: If-Match compares strongly, so W/"v1" never matches,
+// not even the current version; If-None-Match stays weak.
+func TestWeakIfMatch(t *testing.T) {
+	store := memstore.New(memstore.Options{})
+	mustCreate(t, store, "a")
+	srv, _ := newServer(t, store, httpapi.Options{})
+	body := `{"name":"changed","kind":"boolean","default_value":true}`
+	res, b := send(t, "PUT", srv.URL+"/v1/flags/a", body, `If-Match: W/"v1"`, "Content-Type: application/json")
+	if res.StatusCode != http.StatusPreconditionFailed || errorCode(t, b) != "version_conflict" {
+		t.Errorf(`PUT If-Match: W/"v1": got %d %s, want 412`, res.StatusCode, b)
+	}
+	if res, b := send(t, "DELETE", srv.URL+"/v1/flags/a", "", `If-Match: W/"v1"`); res.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf(`DELETE If-Match: W/"v1": got %d %s, want 412`, res.StatusCode, b)
+	}
+	if got, _ := store.Get(context.Background(), "a"); got.Version != 1 {
+		t.Fatalf("a weak If-Match wrote: version %d", got.Version)
+	}
+	if res, _ := send(t, "GET", srv.URL+"/v1/flags/a", "", `If-None-Match: W/"v1"`); res.StatusCode != http.StatusNotModified {
+		t.Errorf(`If-None-Match: W/"v1": got %d, want 304`, res.StatusCode)
+	}
+	if res, b := send(t, "PUT", srv.URL+"/v1/flags/a", body, `If-Match: "v1"`, "Content-Type: application/json"); res.StatusCode != 200 {
+		t.Errorf(`PUT If-Match: "v1": got %d %s, want 200`, res.StatusCode, b)
+	}
+}
+
+// TestStalledBody: a body that stops arriving gets a 408 on the wire and
+// in the metrics, not the 499 of a client that went away.
+func TestStalledBody(t *testing.T) {
+	mp, metrics, err := httpapi.NewPrometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Shutdown(context.Background())
+	store := memstore.New(memstore.Options{})
+	h, err := httpapi.NewHandler(store, httpapi.Options{MeterProvider: mp, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newUnstarted(h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /v1/flags HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"id\":")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response to a stalled body: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || errorCode(t, string(b)) != "request_timeout" {
+		t.Fatalf("stalled body: got %d %s, want 408", res.StatusCode, b)
+	}
+	_, body := get(t, "GET", srv.URL+"/metrics")
+	const want = `flagcache_http_requests_total{http_request_method="POST",http_response_status_code="408",http_route="/v1/flags"} 1`
+	if !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, body)
+	}
+}

@@ -57,10 +57,10 @@ func randomCall(rnd *rand.Rand, now time.Time) call {
 	id := flagcache.ID(pick("a", "b", "c", "d", "e", "f"))
 	version := int64(rnd.IntN(4)) // 0 = unconditional
 	def := func() *flagcache.Definition {
-		d, _ := flagcache.NewBoolean(id, pick("Alpha", "Beta", "beta", "Gamma", "Beta\x00", "Beta\x00x"), rnd.IntN(2) == 0)
+		d, _ := flagcache.NewBoolean(id, pick("Alpha", "Beta", "beta", "Gamma", "Beta\x01", "Beta\x01x"), rnd.IntN(2) == 0)
 		d.Status = flagcache.Status(pick("", "active", "deprecated", "archived"))
 		d.Metadata.Owner = pick("", "team-a", "team-b")
-		d.Metadata.Tags = []string{pick("x", "y", "z"), pick("x", "y", "z", "x\x00y")}[:rnd.IntN(3)]
+		d.Metadata.Tags = []string{pick("x", "y", "z"), pick("x", "y", "z", "x\x01y")}[:rnd.IntN(3)]
 		d.Environments = map[string]flagcache.Environment{pick("prod", "staging"): {Enabled: true}}
 		if rnd.IntN(3) == 0 {
 			d.Environments[pick("prod", "dev")] = flagcache.Environment{}
@@ -72,7 +72,7 @@ func randomCall(rnd *rand.Rand, now time.Time) call {
 		return flagcache.Query{
 			Status:          flagcache.Status(pick("", "", "active", "archived")),
 			Environment:     pick("", "", "prod"),
-			Tags:            []string{pick("x", "y", "z"), pick("x", "y", "x\x00y")}[:rnd.IntN(3)],
+			Tags:            []string{pick("x", "y", "z"), pick("x", "y", "x\x01y")}[:rnd.IntN(3)],
 			Owner:           pick("", "", "team-a"),
 			IncludeArchived: rnd.IntN(2) == 0,
 			Offset:          rnd.IntN(3),

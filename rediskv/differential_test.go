@@ -102,14 +102,14 @@ func randomCall(rng *rand.Rand, now time.Time) (string, func(context.Context, fl
 
 func randomDefinition(rng *rand.Rand, id flagcache.ID) *flagcache.Definition {
 	pick := func(pool ...string) string { return pool[rng.IntN(len(pool))] }
-	def, err := flagcache.NewBoolean(id, pick("a", "a\x00", "a\x00b", "a\x01", "ab", "b", "B", "ä"), rng.IntN(2) == 0)
+	def, err := flagcache.NewBoolean(id, pick("a", "a\x01", "a\x01b", "a\x02", "ab", "b", "B", "ä"), rng.IntN(2) == 0)
 	if err != nil {
 		panic(err)
 	}
 	def.Status = flagcache.Status(pick("", "inactive", "active", "deprecated", "archived"))
 	def.Metadata.Owner = pick("", "", "team-a", "team-b")
 	for range rng.IntN(3) {
-		def.Metadata.Tags = append(def.Metadata.Tags, pick("x", "y", "x\x00", "z"))
+		def.Metadata.Tags = append(def.Metadata.Tags, pick("x", "y", "x\x01", "z"))
 	}
 	for range rng.IntN(3) {
 		if def.Environments == nil {
@@ -131,7 +131,7 @@ func randomQuery(rng *rand.Rand) flagcache.Query {
 		Limit:           []int{0, 0, 1, 2, 5}[rng.IntN(5)],
 	}
 	for range rng.IntN(3) {
-		q.Tags = append(q.Tags, pick("x", "y", "x\x00"))
+		q.Tags = append(q.Tags, pick("x", "y", "x\x01"))
 	}
 	return q
 }

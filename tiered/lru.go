@@ -190,14 +190,6 @@ func (c *lru) replaceIfCached(id flagcache.ID, e *entry) {
 	}
 }
 
-// remove drops id.
-func (c *lru) remove(id flagcache.ID) {
-	s := c.shard(id)
-	s.mu.Lock()
-	s.items.Remove(id)
-	s.mu.Unlock()
-}
-
 // purge empties every shard (floors stay: they only ever protect).
 func (c *lru) purge() {
 	c.epoch.Add(1)

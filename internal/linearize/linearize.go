@@ -143,13 +143,12 @@ func Prune(history []porcupine.Operation) (kept []porcupine.Operation, pruned in
 
 // Result is the outcome of Check.
 type Result struct {
-	Check   porcupine.CheckResult // Ok, Illegal, or Unknown (timed out)
-	Took    time.Duration
-	Ops     int    // checked, after pruning
-	Pruned  int    // unknown CAS that could not have applied
-	Visual  string // path of porcupine's HTML visualization of an illegal history
-	VisErr  error  // why Visual is missing for an illegal history
-	history []porcupine.Operation
+	Check  porcupine.CheckResult // Ok, Illegal, or Unknown (timed out)
+	Took   time.Duration
+	Ops    int    // checked, after pruning
+	Pruned int    // unknown CAS that could not have applied
+	Visual string // path of porcupine's HTML visualization of an illegal history
+	VisErr error  // why Visual is missing for an illegal history
 }
 
 // Check checks history against Model after Prune, within timeout. An

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -37,18 +38,28 @@ type fault struct {
 
 // disabled names fault kinds switched off, with the reason (a stale read
 // found and not fixed yet: see docs/reliability.md and the board).
+// FLAGCACHE_NEMESIS_ALL=1 runs them anyway, to reproduce.
 var disabled = map[string]string{
 	"postgres-blackhole":          "a watch stream hangs on a half-open source connection: clients with a local cache stale ~60 s (board, fresh-edge finding 1)",
 	"sidecar-killed-after-commit": "a restarted sidecar serves an older Redis entry than its start-up baseline (defect 1; board, fresh-edge finding 2)",
+	"redis-restart-old-snapshot":  "Redis restored from an old snapshot resurrects a deleted flag at v1 once the floor lapses (defect 1; board, fresh-edge finding 3)",
+	"replica-promoted-lagging":    "the same: Redis moving backwards is served once the floor lapses (defect 1; board, fresh-edge finding 3)",
+}
+
+func isDisabled(kind string) bool {
+	_, off := disabled[kind]
+	return off && os.Getenv("FLAGCACHE_NEMESIS_ALL") != "1"
 }
 
 func disabledKinds() string {
-	if len(disabled) == 0 {
-		return "none"
-	}
 	var names []string
 	for k := range disabled {
-		names = append(names, k)
+		if isDisabled(k) {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
 	}
 	sort.Strings(names)
 	return strings.Join(names, ",")
@@ -149,7 +160,7 @@ func (n *nemesis) run(d time.Duration) int {
 func (n *nemesis) episode() {
 	var enabled []fault
 	for _, f := range faults {
-		if _, off := disabled[f.name]; !off {
+		if !isDisabled(f.name) {
 			enabled = append(enabled, f)
 		}
 	}

@@ -134,6 +134,11 @@ func (s *stream) line(t *testing.T) string {
 	case l := <-s.lines:
 		return l
 	case <-s.ended:
+		select {
+		case l := <-s.lines:
+			return l
+		default:
+		}
 		t.Fatal("the stream ended")
 	case <-time.After(5 * time.Second):
 		t.Fatal("nothing on the stream within 5s")

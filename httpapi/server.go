@@ -28,6 +28,9 @@ const (
 	DefaultHeartbeat         = 15 * time.Second
 	DefaultWatchPageSize     = 500
 	DefaultWatchWriteTimeout = 10 * time.Second
+	DefaultWatchReadTimeout  = 10 * time.Second
+	DefaultMaxWatchStreams   = 1000
+	DefaultMaxWatchPerToken  = 100
 	DefaultReadyTimeout      = 2 * time.Second
 )
 
@@ -90,6 +93,15 @@ type Options struct {
 	// WatchWriteTimeout bounds each write to a watch stream; a client that
 	// does not read for that long is dropped. Default 10s.
 	WatchWriteTimeout time.Duration
+	// WatchReadTimeout bounds each change-feed read of the watch streams;
+	// a read that fails or times out ends the streams with an error event.
+	// Default 10s.
+	WatchReadTimeout time.Duration
+	// MaxWatchStreams caps the open watch streams of the handler, and
+	// MaxWatchStreamsPerToken those of one token (with tokens configured);
+	// beyond, a watch is a 503 with Retry-After. Defaults 1000 and 100.
+	MaxWatchStreams         int
+	MaxWatchStreamsPerToken int
 }
 
 func (o *Options) setDefaults() {
@@ -117,6 +129,15 @@ func (o *Options) setDefaults() {
 	if o.WatchWriteTimeout <= 0 {
 		o.WatchWriteTimeout = DefaultWatchWriteTimeout
 	}
+	if o.WatchReadTimeout <= 0 {
+		o.WatchReadTimeout = DefaultWatchReadTimeout
+	}
+	if o.MaxWatchStreams <= 0 {
+		o.MaxWatchStreams = DefaultMaxWatchStreams
+	}
+	if o.MaxWatchStreamsPerToken <= 0 {
+		o.MaxWatchStreamsPerToken = DefaultMaxWatchPerToken
+	}
 }
 
 // Handler serves the API v1 over a flagcache.Store. Close it before the
@@ -131,7 +152,8 @@ type Handler struct {
 	tracer  trace.Tracer // nil without Options.TracerProvider
 	mux     *http.ServeMux
 	noRoute http.Handler // the 404 of paths no route serves
-	writes  Broadcaster  // wakes watch streams after writes through h
+	writes  Broadcaster  // wakes the watch poller after writes through h
+	hub     *watchHub    // the one poller of the watch streams
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -158,6 +180,7 @@ func NewHandler(store flagcache.Store, opts Options) (*Handler, error) {
 		mux:     http.NewServeMux(),
 		done:    make(chan struct{}),
 	}
+	h.hub = newWatchHub(h)
 	h.hits, _ = store.(flagcache.HitReader)
 	if opts.TracerProvider != nil {
 		h.tracer = opts.TracerProvider.Tracer("github.com/flagcache/flagcache/httpapi")

@@ -350,6 +350,14 @@ type requestIDKey struct{}
 // tokenKey carries the index of the token a request authenticated with.
 type tokenKey struct{}
 
+// tokenOf returns the index of the token of a request, -1 without tokens.
+func tokenOf(ctx context.Context) int {
+	if i, ok := ctx.Value(tokenKey{}).(int); ok {
+		return i
+	}
+	return -1
+}
+
 // RequestID returns the request id of a request served by a Handler.
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)

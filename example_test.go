@@ -16,7 +16,7 @@ func ExampleNewBoolean() {
 	b, _ := json.Marshal(def)
 	fmt.Println(string(b))
 	// Output:
-	// {"id":"new-checkout","name":"New checkout","kind":"boolean","default_value":false,"variations":[{"value":true},{"value":false}],"status":"inactive","metadata":{}}
+	// {"id":"new-checkout","name":"New checkout","kind":"boolean","default_value":false,"variations":[{"value":true},{"value":false}],"status":"inactive"}
 }
 
 func ExampleDefinition_unknownFields() {
@@ -29,7 +29,7 @@ func ExampleDefinition_unknownFields() {
 	out, _ := json.Marshal(&def)
 	fmt.Println(string(out))
 	// Output:
-	// {"id":"x","name":"Renamed","kind":"number","default_value":1,"metadata":{"jira":"FLAG-7"},"rollout":{"percent":5}}
+	// {"id":"x","name":"Renamed","kind":"number","default_value":1,"rollout":{"percent":5},"metadata":{"jira":"FLAG-7"}}
 }
 
 func ExampleID_Validate() {

@@ -192,20 +192,37 @@ func FuzzDefinitionRoundTrip(f *testing.F) {
 	})
 }
 
+// A member of a type flagcache does not model is no decoding error: the
+// definition is served as stored, and Validate (every write) names it.
 func TestDefinitionWrongTypes(t *testing.T) {
-	for _, in := range []string{
-		`{"id":"x","variations":{}}`,
-		`{"id":"x","environments":[]}`,
-		`{"id":"x","metadata":"m"}`,
-		`{"id":"x","metadata":{"tags":"t"}}`,
-		`{"id":"x","name":5}`,
-		`{"id":"x","environments":{"p":{"enabled":"yes"}}}`,
+	for _, tc := range []struct{ in, field string }{
+		{`{"id":"x","variations":{}}`, "variations"},
+		{`{"id":"x","environments":[]}`, "environments"},
+		{`{"id":"x","metadata":"m"}`, "metadata"},
+		{`{"id":"x","metadata":{"tags":"t"}}`, "metadata.tags"},
+		{`{"id":"x","metadata":{"tags":["a",5]}}`, "metadata.tags"},
+		{`{"id":"x","metadata":{"owner":7}}`, "metadata.owner"},
+		{`{"id":"x","name":5}`, "name"},
+		{`{"id":"x","kind":true}`, "kind"},
+		{`{"id":"x","status":["active"]}`, "status"},
+		{`{"id":"x","environments":{"p":{"enabled":"yes"}}}`, "environments.p.enabled"},
+		{`{"id":"x","environments":{"p":5}}`, "environments.p"},
+		{`{"id":"x","variations":[true]}`, "variations[0]"},
 	} {
 		var d flagcache.Definition
-		err := json.Unmarshal([]byte(in), &d)
-		var wrong *json.UnmarshalTypeError
-		if !errors.As(err, &wrong) {
-			t.Errorf("%s: got %v, want a *json.UnmarshalTypeError", in, err)
+		if err := json.Unmarshal([]byte(tc.in), &d); err != nil {
+			t.Errorf("%s: %v", tc.in, err)
+			continue
+		}
+		if out, _ := json.Marshal(&d); string(out) != tc.in {
+			t.Errorf("%s: served as %s", tc.in, out)
+		}
+		var bad *flagcache.InvalidError
+		if err := d.Validate(); !errors.As(err, &bad) || bad.Field != tc.field {
+			t.Errorf("%s: Validate = %v, want an *InvalidError naming %s", tc.in, err, tc.field)
+		}
+		if m := flagcache.NewStored(&d, 1, 1).Malformed; !strings.Contains(m, tc.field) {
+			t.Errorf("%s: Malformed = %q, want it to name %s", tc.in, m, tc.field)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package flagcache
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"time"
@@ -10,11 +11,18 @@ import (
 // (1 on create, +1 per write of this id, continuing across delete and
 // re-create), the ETag naming that version, and the store-wide revision of
 // the write that produced it.
+//
+// Malformed is empty for a definition flagcache models; for one stored by
+// another writer in a shape it does not (a member of another type, a
+// missing kind, anything Validate refuses but the timestamps a store
+// sets), it says why, naming the field. Such a flag is still served as
+// stored, listed and in the change feed. NewStored sets it.
 type Stored struct {
 	Definition *Definition `json:"definition"`
 	Version    int64       `json:"version"`
 	ETag       string      `json:"etag"`
 	Revision   int64       `json:"revision"`
+	Malformed  string      `json:"malformed,omitempty"`
 }
 
 // ETag returns the entity tag of a version: "v3" in double quotes.
@@ -43,9 +51,25 @@ func ParseETag(tag string) (int64, error) {
 	return v, nil
 }
 
-// NewStored returns a Stored for def at version and revision, with its ETag.
+// NewStored returns a Stored for def at version and revision, with its ETag
+// and Malformed.
 func NewStored(def *Definition, version, revision int64) *Stored {
-	return &Stored{Definition: def, Version: version, ETag: ETag(version), Revision: revision}
+	return &Stored{Definition: def, Version: version, ETag: ETag(version), Revision: revision, Malformed: malformed(def)}
+}
+
+// DecodeStored is how a store reads a definition it holds as JSON: decoded
+// as Definition.UnmarshalJSON does (never failing on a member of a type
+// flagcache does not model, whatever its nesting), with the id of the row
+// it was stored under whatever the JSON says. Bytes that are not one JSON
+// value are served as a JSON string of them, marked Malformed. raw is not
+// kept.
+func DecodeStored(id ID, raw []byte, version, revision int64) *Stored {
+	def := new(Definition)
+	if def.decode(bytes.Clone(bytes.TrimSpace(raw))) != nil || !wholeValue(def.src.raw) {
+		def.decodeInvalid(raw)
+	}
+	def.ID = id
+	return NewStored(def, version, revision)
 }
 
 // Op is the kind of write a Change records.

@@ -41,6 +41,9 @@ func (d *Definition) Validate() error {
 	if d == nil {
 		return Invalid("definition", "required")
 	}
+	if err := d.oddMember(false); err != nil { // a member of a type flagcache does not model (codec.go)
+		return err
+	}
 	if err := d.ID.Validate(); err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ var (
 // indexVersion names the index layout and the rules that derive entries
 // from a record (record.summary, flagcache.Query.Match). Change it when
 // either changes: files indexed under another version are rebuilt on Open.
-const indexVersion = 1
+const indexVersion = 2 // 2: summaries decoded leniently (issue 14: members of another type are absent)
 
 const (
 	dimAll   = 'a'

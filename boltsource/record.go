@@ -2,7 +2,6 @@ package boltsource
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -142,41 +141,22 @@ func corrupt(id flagcache.ID, err error) error {
 	return fmt.Errorf("%w: flag %q: %v", errCorrupt, id, err)
 }
 
-// stored decodes the live flag of r; a new value on every call.
+// stored decodes the live flag of r, served as stored whatever its shape
+// (flagcache.DecodeStored); a new value on every call.
 func (r *record) stored(id flagcache.ID) (*flagcache.Stored, error) {
-	def := new(flagcache.Definition)
-	if err := json.Unmarshal(r.Definition, def); err != nil {
-		return nil, corrupt(id, err)
-	}
-	return flagcache.NewStored(def, r.Version, r.Revision), nil
+	return flagcache.DecodeStored(id, r.Definition, r.Version, r.Revision), nil
 }
 
-// summary decodes the fields of r's definition that queries filter and sort
-// on: name, status, environment names, tags, owner and updated_at. It skips
-// the unknown-field bookkeeping of flagcache.Definition, which costs most of
-// a full decode, so List and Count decode in full only what they return.
+// summary decodes r's definition for the queries, which filter and sort on
+// name, status, environment names, tags, owner and updated_at: as the full
+// decode does (members of another type are absent), without the Stored
+// bookkeeping. Bytes that are not JSON match only queries without filters.
 func (r *record) summary(id flagcache.ID) (*flagcache.Definition, error) {
-	var s struct {
-		Name         string                     `json:"name"`
-		Status       flagcache.Status           `json:"status"`
-		Environments map[string]json.RawMessage `json:"environments"`
-		Metadata     struct {
-			Tags      []string  `json:"tags"`
-			Owner     string    `json:"owner"`
-			UpdatedAt time.Time `json:"updated_at"`
-		} `json:"metadata"`
+	d := new(flagcache.Definition)
+	if d.UnmarshalJSON(r.Definition) != nil {
+		d = new(flagcache.Definition)
 	}
-	if err := json.Unmarshal(r.Definition, &s); err != nil {
-		return nil, corrupt(id, err)
-	}
-	d := &flagcache.Definition{ID: id, Name: s.Name, Status: s.Status}
-	d.Metadata.Tags, d.Metadata.Owner, d.Metadata.UpdatedAt = s.Metadata.Tags, s.Metadata.Owner, s.Metadata.UpdatedAt
-	if s.Environments != nil {
-		d.Environments = make(map[string]flagcache.Environment, len(s.Environments))
-		for name := range s.Environments {
-			d.Environments[name] = flagcache.Environment{}
-		}
-	}
+	d.ID = id
 	return d, nil
 }
 

@@ -2,8 +2,6 @@ package boltsource
 
 import (
 	"context"
-	"encoding/json"
-	"time"
 
 	"github.com/flagcache/flagcache"
 )
@@ -50,14 +48,9 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 		if err != nil {
 			return err
 		}
-		var old struct {
-			Metadata struct {
-				CreatedAt time.Time `json:"created_at"`
-			} `json:"metadata"`
-		}
-		if err := json.Unmarshal(prev.Definition, &old); err != nil {
-			return corrupt(def.ID, err)
-		}
+		// created_at as the flag has it (none, or not a timestamp: now).
+		var old flagcache.Definition
+		_ = old.UnmarshalJSON(prev.Definition)
 		def.Stamp(old.Metadata.CreatedAt, s.now())
 		out, err = b.put(def, prev.Version+1, prev)
 		return err
@@ -127,10 +120,7 @@ func (b buckets) put(def *flagcache.Definition, version int64, prev *record) (*f
 	if err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(def)
-	if err != nil {
-		return nil, flagcache.Invalid("definition", "does not encode: %v", err)
-	}
+	raw := def.AppendJSON(nil) // the bytes Get serves
 	if err := b.replace(def.ID, prev, &record{Definition: raw, Version: version, Revision: rev}); err != nil {
 		return nil, err
 	}

@@ -221,6 +221,30 @@ func (s *Store) put(def *flagcache.Definition, version int64) *flagcache.Stored 
 	return clone(stored)
 }
 
+// WriteRaw stores raw as the next version of id the way another writer
+// sharing the store would: unvalidated, with no timestamps set, served as
+// stored (flagcache.DecodeStored). It is the raw-write hook of the
+// conformance suite (storetest.RawWriter) and of tests of rows flagcache
+// does not model.
+func (s *Store) WriteRaw(ctx context.Context, id flagcache.ID, raw []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var version int64 = 1
+	if e := s.entries[id]; e != nil {
+		version = e.version + 1
+	}
+	s.revision++
+	stored := flagcache.DecodeStored(id, raw, version, s.revision)
+	s.entries[id] = &entry{flag: stored, version: version, revision: s.revision}
+	return nil
+}
+
 // Exists implements flagcache.Store.
 func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 	_, err := s.Get(ctx, id)

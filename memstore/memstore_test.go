@@ -10,6 +10,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) flagcache.Store {
-		return memstore.New(memstore.Options{})
+		s := memstore.New(memstore.Options{})
+		storetest.SetRaw(t, storetest.Raw{Write: s.WriteRaw})
+		return s
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/pgtest"
 	"github.com/flagcache/flagcache/pgsource"
 	"github.com/flagcache/flagcache/storetest"
 )
@@ -13,7 +14,8 @@ import (
 func TestConformance(t *testing.T) {
 	mustAdmin(t) // one skip (or failure) for the lot when the server is missing
 	storetest.Run(t, func(t *testing.T) flagcache.Store {
-		s, _ := mustStore(t, pgsource.Options{})
+		s, schema := mustStore(t, pgsource.Options{})
+		storetest.SetRaw(t, storetest.Raw{Write: pgtest.RawWriter(t, schema), ValueEqual: true})
 		return s
 	})
 }

@@ -21,18 +21,27 @@ const (
 		WHERE updated_at > $1 ORDER BY updated_at, id COLLATE "C"`
 
 	// listOrder is flagcache.CompareStored: name then id, bytewise. A
-	// definition without a name sorts as the empty name, as in Go.
-	listOrder = ` ORDER BY COALESCE(definition->>'name', '') COLLATE "C", id COLLATE "C"`
+	// definition without a name, or whose name is not a string, sorts as
+	// the empty name, as in Go.
+	listOrder = ` ORDER BY (CASE WHEN jsonb_typeof(definition->'name') = 'string'
+		THEN definition->>'name' ELSE '' END) COLLATE "C", id COLLATE "C"`
 )
 
 // Filter fragments, one per Query field, each using the seed's index for
 // it: the expression indexes on status and owner, the GIN index on tags.
+// A member of another type than flagcache models is absent, as in Go
+// (flagcache.Query.Match on a decoded definition): the operators alone
+// would match tags or an owner that are a string or a number, and
+// environments that are an array ('"a"'::jsonb ? 'a' is true). A status
+// that is not a string never equals a valid one, so it needs no guard.
 const (
 	whereStatus      = `definition->>'status' = $`
 	whereNotArchived = `definition->>'status' IS DISTINCT FROM 'archived'` // a missing status is not archived
-	whereEnvironment = `definition->'environments' ? $`
-	whereTags        = `definition->'metadata'->'tags' ?| $` // any of; the parameter is cast to text[]
-	whereOwner       = `definition->'metadata'->>'owner' = $`
+	whereEnvironment = `(jsonb_typeof(definition->'environments') = 'object' AND definition->'environments' ? $`
+	whereTags        = `(CASE WHEN jsonb_typeof(definition->'metadata'->'tags') = 'array'
+		THEN NOT jsonb_path_exists(definition->'metadata'->'tags', 'strict $[*] ? (@.type() != "string")')
+		ELSE FALSE END AND definition->'metadata'->'tags' ?| $` // any of; the parameter is cast to text[]
+	whereOwner = `(jsonb_typeof(definition->'metadata'->'owner') = 'string' AND definition->'metadata'->>'owner' = $`
 )
 
 // statement is SQL text with its bound arguments.
@@ -41,7 +50,8 @@ type statement struct {
 	args []any
 }
 
-// bind appends the fragment with the next placeholder number for v.
+// bind appends the fragment with the next placeholder number for v, then
+// cast (a type cast and closing parenthesis, or nothing).
 func (s *statement) bind(fragment string, v any, cast string) string {
 	s.args = append(s.args, v)
 	return fragment + strconv.Itoa(len(s.args)) + cast
@@ -57,13 +67,13 @@ func (s *statement) where(q flagcache.Query) string {
 		conds = append(conds, whereNotArchived)
 	}
 	if q.Environment != "" {
-		conds = append(conds, s.bind(whereEnvironment, q.Environment, ""))
+		conds = append(conds, s.bind(whereEnvironment, q.Environment, ")"))
 	}
 	if len(q.Tags) > 0 {
-		conds = append(conds, s.bind(whereTags, q.Tags, "::text[]"))
+		conds = append(conds, s.bind(whereTags, q.Tags, "::text[])"))
 	}
 	if q.Owner != "" {
-		conds = append(conds, s.bind(whereOwner, q.Owner, ""))
+		conds = append(conds, s.bind(whereOwner, q.Owner, ")"))
 	}
 	if len(conds) == 0 {
 		return ""

@@ -2,7 +2,6 @@ package pgsource
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -217,14 +216,10 @@ func scanStored(row pgx.CollectableRow) (*flagcache.Stored, error) {
 	return decode(id, raw, version, revision)
 }
 
-// decode turns a stored definition into a Stored. Definitions are not
-// validated (another writer's data is served as stored), but the row's id
+// decode turns a stored definition into a Stored, served as stored
+// whatever its shape (flagcache.DecodeStored): definitions are not
+// validated (another writer's data is served as stored), and the row's id
 // is the flag's id whatever the JSON says.
 func decode(id string, raw []byte, version, revision int64) (*flagcache.Stored, error) {
-	def := new(flagcache.Definition)
-	if err := json.Unmarshal(raw, def); err != nil {
-		return nil, fmt.Errorf("%w: flag %q: %v", errCorrupt, id, err)
-	}
-	def.ID = flagcache.ID(id)
-	return flagcache.NewStored(def, version, revision), nil
+	return flagcache.DecodeStored(flagcache.ID(id), raw, version, revision), nil
 }

@@ -66,10 +66,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 			return flagcache.ErrAlreadyExists
 		}
 		def.Stamp(now, now)
-		raw, err := json.Marshal(def)
-		if err != nil {
-			return err
-		}
+		raw := def.AppendJSON(nil)
 		rows, _ := tx.Query(ctx, insertSQL, string(def.ID), raw, def.Metadata.UpdatedAt)
 		stored, err = pgx.CollectExactlyOneRow(rows, scanStored)
 		return err
@@ -93,10 +90,7 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 			return err
 		}
 		def.Stamp(cur.created, cur.now)
-		raw, err := json.Marshal(def)
-		if err != nil {
-			return err
-		}
+		raw := def.AppendJSON(nil)
 		rows, _ := tx.Query(ctx, updateSQL, string(def.ID), cur.version, raw, def.Metadata.UpdatedAt)
 		stored, err = pgx.CollectExactlyOneRow(rows, scanStored)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -2,7 +2,6 @@ package rediskv
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -186,11 +185,8 @@ func encodeEntry(e Entry) (string, error) {
 		return "", flagcache.Invalid("flag", "version %d of %q does not match the entry's %d of %q",
 			e.Flag.Version, e.Flag.Definition.ID, e.Version, e.ID)
 	}
-	js, err := json.Marshal(e.Flag)
-	if err != nil {
-		return "", fmt.Errorf("rediskv: encoding flag %q: %w", e.ID, err)
-	}
-	return header + ";d=0;" + string(js), nil
+	// As stored: neither HTML-escaped nor limited in nesting (json.Marshal).
+	return header + ";d=0;" + string(e.Flag.AppendJSON(nil)), nil
 }
 
 // decode parses a cached value; anything unexpected is logged and a miss.
@@ -226,7 +222,7 @@ func decodeEntry(id flagcache.ID, raw string) (Entry, error) {
 		return Entry{}, errors.New("no deleted marker")
 	}
 	var f flagcache.Stored
-	if err := json.Unmarshal([]byte(body), &f); err != nil {
+	if err := f.UnmarshalJSON([]byte(body)); err != nil {
 		return Entry{}, err
 	}
 	if f.Definition == nil || f.Definition.ID != id || f.Version != version || f.ETag != flagcache.ETag(version) {

@@ -1,6 +1,7 @@
 package rediskv_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/flagcache/flagcache"
@@ -18,7 +19,11 @@ func TestConformance(t *testing.T) {
 			if srv.mini == nil {
 				t.Cleanup(func() { deleteKeys(t, srv.client, prefix) })
 			}
-			return rediskv.New(srv.client, rediskv.Options{Prefix: prefix})
+			s := rediskv.New(srv.client, rediskv.Options{Prefix: prefix})
+			storetest.SetRaw(t, storetest.Raw{Write: func(ctx context.Context, id flagcache.ID, raw []byte) error {
+				return rediskv.WriteRaw(s, ctx, id, raw)
+			}})
+			return s
 		})
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,27 +55,84 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	return &Store{client: client, keys: newKeys(opts.Prefix), retention: opts.Retention, now: opts.Now}
 }
 
-// envelope is a live flag as the flags hash holds it. The write script
-// builds it around the definition JSON, which is stored without created_at:
-// the script splices in the created_at it keeps per id, so an update keeps
-// it without a read before the compare-and-set.
+// A live flag is, in the flags hash, an envelope the write script builds
+// around the definition JSON, which is stored without created_at: the
+// script splices in the created_at it keeps per id, so an update keeps it
+// without a read before the compare-and-set:
+//
+//	{"v":<version>,"r":<revision>,"c":"<created_at>","d":<definition>}
+//
+// "c" is left out (or empty) by a writer that stores the definition as is,
+// created_at and all. The definition is served as stored, whatever its
+// shape (flagcache.DecodeStored).
 type envelope struct {
-	Version    int64                 `json:"v"`
-	Revision   int64                 `json:"r"`
-	CreatedAt  time.Time             `json:"c"`
-	Definition *flagcache.Definition `json:"d"`
+	Version    int64           `json:"v"`
+	Revision   int64           `json:"r"`
+	CreatedAt  string          `json:"c"`
+	Definition json.RawMessage `json:"d"`
 }
 
 func decodeFlag(id flagcache.ID, raw string) (*flagcache.Stored, error) {
-	var e envelope
-	if err := json.Unmarshal([]byte(raw), &e); err != nil {
-		return nil, fmt.Errorf("rediskv: flag %q: corrupt value: %w", id, err)
+	e, ok := parseEnvelope(raw)
+	if !ok {
+		// Another layout of the same members: encoding/json (which stops
+		// at 10,000 levels, and the scan above does not).
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("rediskv: flag %q: corrupt value: %w", id, err)
+		}
 	}
-	if e.Definition == nil || e.Version < 1 {
+	if len(e.Definition) == 0 || e.Version < 1 {
 		return nil, fmt.Errorf("rediskv: flag %q: corrupt value: no definition or version", id)
 	}
-	e.Definition.Metadata.CreatedAt = e.CreatedAt
-	return flagcache.NewStored(e.Definition, e.Version, e.Revision), nil
+	f := flagcache.DecodeStored(id, e.Definition, e.Version, e.Revision)
+	if e.CreatedAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, e.CreatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("rediskv: flag %q: corrupt created_at %q", id, e.CreatedAt)
+		}
+		f.Definition.Metadata.CreatedAt = t
+		f = flagcache.NewStored(f.Definition, e.Version, e.Revision)
+	}
+	return f, nil
+}
+
+// parseEnvelope reads the envelope the write script builds, without a
+// JSON decoder.
+func parseEnvelope(raw string) (e envelope, ok bool) {
+	rest := raw
+	if rest, ok = strings.CutPrefix(rest, `{"v":`); !ok {
+		return e, false
+	}
+	if e.Version, rest, ok = leadingInt(rest); !ok {
+		return e, false
+	}
+	if rest, ok = strings.CutPrefix(rest, `,"r":`); !ok {
+		return e, false
+	}
+	if e.Revision, rest, ok = leadingInt(rest); !ok {
+		return e, false
+	}
+	if after, found := strings.CutPrefix(rest, `,"c":"`); found {
+		if e.CreatedAt, rest, ok = strings.Cut(after, `"`); !ok {
+			return e, false
+		}
+	}
+	if rest, ok = strings.CutPrefix(rest, `,"d":`); !ok {
+		return e, false
+	}
+	d, ok := strings.CutSuffix(rest, "}")
+	e.Definition = json.RawMessage(d)
+	return e, ok
+}
+
+// leadingInt parses the decimal digits at the start of s.
+func leadingInt(s string) (int64, string, bool) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	return n, s[i:], err == nil
 }
 
 // Get implements flagcache.Store.
@@ -198,11 +256,7 @@ func (s *Store) put(ctx context.Context, op string, def *flagcache.Definition, e
 	def.Stamp(now, now)
 	body := *def
 	body.Metadata.CreatedAt = time.Time{} // omitted: the script splices in the kept one
-	js, err := json.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("rediskv: encoding flag %q: %w", def.ID, err)
-	}
-	res, err := s.write(ctx, op, def.ID, expectedVersion, now, string(js), indexMembers(def))
+	res, err := s.write(ctx, op, def.ID, expectedVersion, now, string(body.AppendJSON(nil)), indexMembers(def))
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,10 @@
 //	}
 //
 // The factory returns a fresh, empty store for each subtest and registers
-// its cleanup with t.Cleanup. A behaviour of the contract is specified once,
-// here.
+// its cleanup with t.Cleanup; it may also register the store's raw-write
+// hook with SetRaw, which the cases of fidelity and of rows flagcache does
+// not model need (they skip without it). A behaviour of the contract is
+// specified once, here.
 package storetest
 
 import (
@@ -45,6 +47,16 @@ func Run(t *testing.T, newStore NewStore) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, newStore(t))
+		})
+	}
+	for _, c := range rawCases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newStore(t)
+			raw, ok := rawFor(t)
+			if !ok {
+				t.Skip("the store has no raw-write hook (storetest.SetRaw)")
+			}
+			c.fn(t, s, raw)
 		})
 	}
 }

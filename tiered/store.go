@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -352,10 +351,7 @@ func (s *Store) fillRedis(ctx context.Context, ce rediskv.Entry) {
 }
 
 func (s *Store) newEntry(st *flagcache.Stored) *entry {
-	body, err := json.Marshal(st)
-	if err != nil {
-		body = nil // served by encoding again
-	}
+	body := st.AppendJSON(nil) // as stored: never refused for its nesting
 	return &entry{stored: st, body: body, version: st.Version, expires: s.lru.now() + int64(s.opts.LRUTTL)}
 }
 

@@ -3,6 +3,7 @@ package reliability_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ type sourceState struct {
 	at      time.Duration
 	version int64
 	live    bool
+	by      string // who learnt it: a CAS's endpoint, "source read", "sql"
 }
 
 // nemRead is one read through an endpoint.
@@ -59,9 +61,9 @@ func newNemHistory() *nemHistory {
 func (h *nemHistory) now() time.Duration { return time.Since(h.base) }
 
 // source records that the source held id at version from at on.
-func (h *nemHistory) source(id flagcache.ID, at time.Duration, version int64, live bool) {
+func (h *nemHistory) source(id flagcache.ID, at time.Duration, version int64, live bool, by string) {
 	h.mu.Lock()
-	h.known[id] = append(h.known[id], sourceState{at, version, live})
+	h.known[id] = append(h.known[id], sourceState{at, version, live, by})
 	h.mu.Unlock()
 }
 
@@ -120,9 +122,27 @@ func (h *nemHistory) stale(r nemRead, lag time.Duration) string {
 		if !req.live {
 			what = "deleted"
 		}
-		return fmt.Sprintf("v%d, but v%d (%s) was at the source by %v", r.version, req.version, what, req.at.Round(time.Millisecond))
+		return fmt.Sprintf("v%d, but v%d (%s, by %s) was at the source by %v%s", r.version, req.version, what, req.by, req.at.Round(time.Millisecond), h.earlier(r))
 	}
 	return ""
+}
+
+// earlier describes the reads of r's id through r's endpoint in the 2 s
+// before r, to tell a lost invalidation from a copy that came back.
+func (h *nemHistory) earlier(r nemRead) string {
+	var b []string
+	for _, o := range h.reads {
+		if o.id == r.id && o.endpoint == r.endpoint && o.start < r.start && o.start > r.start-2*time.Second && o.err == nil {
+			b = append(b, fmt.Sprintf("v%d@%v", o.version, o.start.Round(time.Millisecond)))
+		}
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > 8 {
+		b = b[len(b)-8:]
+	}
+	return "; earlier reads there: " + strings.Join(b, " ")
 }
 
 // freshness is the verdict on the reads.

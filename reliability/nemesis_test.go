@@ -51,7 +51,7 @@ func TestNemesis(t *testing.T) {
 	r := newNemRig(t, 12, 6)
 	h := newNemHistory()
 	for _, id := range append(slices.Clone(r.casIDs), r.foreignIDs...) {
-		h.source(id, 0, 1, true)
+		h.source(id, 0, 1, true, "create")
 	}
 	l := startNemLoad(r, h, seed, 6)
 	n := &nemesis{r: r, h: h, rng: rand.New(rand.NewPCG(seed, seed^0x6e656d)), injected: map[string]int{}}
@@ -201,7 +201,7 @@ func (l *nemLoad) sourceRead(worker int, id flagcache.ID) {
 		return
 	}
 	l.h.op(worker, call, ret, linearize.Input{Kind: linearize.Read, ID: id}, linearize.Output{Outcome: linearize.OK, Version: st.Version})
-	l.h.source(id, ret, st.Version, true)
+	l.h.source(id, ret, st.Version, true, "a source read")
 }
 
 // cas updates id through ep expecting version v (ep "truth": at the
@@ -222,7 +222,7 @@ func (l *nemLoad) cas(worker int, ep string, id flagcache.ID, v int64, on bool) 
 	case err == nil:
 		l.casOK.Add(1)
 		l.h.op(worker, call, ret, in, linearize.Output{Outcome: linearize.OK, Version: st.Version})
-		l.h.source(id, ret, st.Version, true)
+		l.h.source(id, ret, st.Version, true, fmt.Sprintf("a CAS via %s at %v", ep, call.Round(time.Millisecond)))
 	case errors.As(err, &conflict):
 		l.conflicts.Add(1)
 		l.h.op(worker, call, ret, in, linearize.Output{Outcome: linearize.Conflict, Version: conflict.Actual})

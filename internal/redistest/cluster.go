@@ -37,6 +37,10 @@ func StartCluster(tb testing.TB) *Cluster {
 	if err != nil {
 		testenv.Unreachable(tb, "redis-cli binary", err)
 	}
+	// The directory first: cleanups run last-registered first, so the nodes
+	// are stopped before their directory is removed (a running node writes
+	// nodes.conf, and RemoveAll then fails the test).
+	root := tb.TempDir()
 	c := &Cluster{tb: tb}
 	tb.Cleanup(c.stopAll)
 	for i := range 6 {
@@ -44,7 +48,7 @@ func StartCluster(tb testing.TB) *Cluster {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		dir := filepath.Join(tb.TempDir(), strconv.Itoa(i))
+		dir := filepath.Join(root, strconv.Itoa(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			tb.Fatal(err)
 		}
@@ -154,13 +158,14 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	waitFor(tb, "replica in sync", func() bool {
 		return strings.Contains(info(s.Replica.Addr, "INFO", "replication"), "master_link_status:up")
 	})
+	root := tb.TempDir() // before stopAll: see StartCluster
 	tb.Cleanup(s.stopAll)
 	for i := range 3 {
 		sport, err := freePort()
 		if err != nil {
 			tb.Fatal(err)
 		}
-		conf := filepath.Join(tb.TempDir(), fmt.Sprintf("sentinel-%d.conf", i))
+		conf := filepath.Join(root, fmt.Sprintf("sentinel-%d.conf", i))
 		body := fmt.Sprintf("bind 127.0.0.1\nport %d\nsentinel monitor %s %s %s 2\n"+
 			"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\n"+
 			"sentinel parallel-syncs %s 1\n", sport, s.MasterName, host, port, s.MasterName, s.MasterName, s.MasterName)

@@ -32,6 +32,10 @@ type (
 	}
 	flagsResponse struct {
 		Flags []*flagcache.Stored `json:"flags"`
+		Next  *struct {
+			Since   time.Time    `json:"since"`
+			AfterID flagcache.ID `json:"after_id"`
+		} `json:"next"`
 	}
 )
 
@@ -422,9 +426,38 @@ func (c *Client) findTombstone(ctx context.Context, id flagcache.ID, before int6
 }
 
 // ModifiedSince returns the flags updated after t, oldest first
-// (GET /v1/flags:modifiedSince).
+// (GET /v1/flags:modifiedSince, page by page: the daemon serves at most
+// 1000 flags a request and the cursor of the next page).
 func (c *Client) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
-	vals := url.Values{"since": {t.UTC().Format(time.RFC3339Nano)}}
+	var all []*flagcache.Stored
+	since, afterID := t, flagcache.ID("")
+	for {
+		res, err := c.modifiedPage(ctx, since, afterID, flagcache.MaxModifiedPage)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, res.Flags...)
+		if res.Next == nil || len(res.Flags) == 0 {
+			return all, nil
+		}
+		since, afterID = res.Next.Since, res.Next.AfterID
+	}
+}
+
+// ModifiedSincePage implements flagcache.ModifiedSincePager: one request.
+func (c *Client) ModifiedSincePage(ctx context.Context, since time.Time, afterID flagcache.ID, limit int) ([]*flagcache.Stored, error) {
+	res, err := c.modifiedPage(ctx, since, afterID, min(limit, flagcache.MaxModifiedPage))
+	if err != nil {
+		return nil, err
+	}
+	return res.Flags, nil
+}
+
+func (c *Client) modifiedPage(ctx context.Context, since time.Time, afterID flagcache.ID, limit int) (*flagsResponse, error) {
+	vals := url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}, "limit": {strconv.Itoa(limit)}}
+	if afterID != "" {
+		vals.Set("after_id", string(afterID))
+	}
 	rep, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/flags:modifiedSince", query: vals, read: true})
 	if err != nil {
 		return nil, err
@@ -433,7 +466,7 @@ func (c *Client) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.S
 	if err := decode(rep.body, &res); err != nil {
 		return nil, err
 	}
-	return res.Flags, nil
+	return &res, nil
 }
 
 // Changes returns the change feed after the revision after

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flagcache/flagcache"
 )
@@ -34,9 +35,18 @@ type BatchGetResponse struct {
 	Missing []flagcache.ID                     `json:"missing"`
 }
 
-// FlagsResponse is the body of GET /v1/flags:modifiedSince.
+// FlagsResponse is the body of GET /v1/flags:modifiedSince: a page of
+// flags and, when the page is full, the cursor of the next one.
 type FlagsResponse struct {
 	Flags []*flagcache.Stored `json:"flags"`
+	Next  *ModifiedCursor     `json:"next,omitempty"`
+}
+
+// ModifiedCursor continues a modifiedSince page: send since and after_id
+// as the parameters of the next request.
+type ModifiedCursor struct {
+	Since   time.Time    `json:"since"`
+	AfterID flagcache.ID `json:"after_id"`
 }
 
 // getFlag serves GET and HEAD /v1/flags/{id}.
@@ -225,20 +235,27 @@ func (h *Handler) batchGet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// modifiedSince serves GET /v1/flags:modifiedSince?since=RFC3339.
+// modifiedSince serves GET /v1/flags:modifiedSince?since=RFC3339: a page
+// of at most limit (≤ 1000) flags in (updated_at, id) order, continued by
+// the next cursor (since, after_id) when it is full.
 func (h *Handler) modifiedSince(w http.ResponseWriter, r *http.Request) error {
-	since, err := parseSince(r.URL.Query())
+	p, err := parseModified(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	flags, err := h.store.ModifiedSince(r.Context(), since)
+	flags, err := flagcache.ModifiedSincePage(r.Context(), h.store, p.since, p.afterID, p.limit)
 	if err != nil {
 		return err
 	}
-	if flags == nil {
-		flags = []*flagcache.Stored{}
+	resp := FlagsResponse{Flags: flags}
+	if resp.Flags == nil {
+		resp.Flags = []*flagcache.Stored{}
 	}
-	writeJSON(w, http.StatusOK, FlagsResponse{Flags: flags})
+	if n := len(flags); n == p.limit {
+		last := flags[n-1]
+		resp.Next = &ModifiedCursor{Since: last.Definition.Metadata.UpdatedAt, AfterID: last.Definition.ID}
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 

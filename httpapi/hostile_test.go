@@ -3,9 +3,11 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,45 @@ func TestStalledBody(t *testing.T) {
 	const want = `flagcache_http_requests_total{http_request_method="POST",http_response_status_code="408",http_route="/v1/flags"} 1`
 	if !strings.Contains(body, want) {
 		t.Errorf("/metrics lacks %s:\n%s", want, body)
+	}
+}
+
+// TestModifiedSincePaged: modifiedSince serves at most limit (≤ 1000)
+// flags and the cursor of the next page, which continues exactly.
+func TestModifiedSincePaged(t *testing.T) {
+	store := memstore.New(memstore.Options{})
+	for _, id := range []flagcache.ID{"e", "c", "a", "d", "b"} {
+		mustCreate(t, store, id)
+	}
+	srv, _ := newServer(t, store, httpapi.Options{})
+	var got []string
+	query := "since=2000-01-01T00:00:00Z&limit=2"
+	for range 5 {
+		res, body := get(t, "GET", srv.URL+"/v1/flags:modifiedSince?"+query)
+		if res.StatusCode != 200 {
+			t.Fatalf("got %d %s", res.StatusCode, body)
+		}
+		var page httpapi.FlagsResponse
+		if err := json.Unmarshal([]byte(body), &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Flags) > 2 {
+			t.Fatalf("limit 2 served %d flags", len(page.Flags))
+		}
+		for _, f := range page.Flags {
+			got = append(got, string(f.Definition.ID))
+		}
+		if page.Next == nil {
+			break
+		}
+		query = "limit=2&since=" + url.QueryEscape(page.Next.Since.Format(time.RFC3339Nano)) + "&after_id=" + string(page.Next.AfterID)
+	}
+	if strings.Join(got, "") != "ecadb" {
+		t.Errorf("paged modifiedSince served %v, want e c a d b (oldest first)", got)
+	}
+	for _, q := range []string{"since=2000-01-01T00:00:00Z&limit=1001", "since=2000-01-01T00:00:00Z&limit=0", "since=2000-01-01T00:00:00Z&after_id=a%20b"} {
+		if res, body := get(t, "GET", srv.URL+"/v1/flags:modifiedSince?"+q); res.StatusCode != 400 {
+			t.Errorf("%s: got %d %s, want 400", q, res.StatusCode, body)
+		}
 	}
 }

@@ -221,27 +221,46 @@ func parseQuery(vals url.Values, paged bool) (flagcache.Query, error) {
 	return q, q.Validate()
 }
 
-// parseSince reads the required since of modifiedSince.
-func parseSince(vals url.Values) (time.Time, error) {
-	if err := checkParams(vals, []string{"since"}); err != nil {
-		return time.Time{}, err
+// modifiedPage is the cursor and limit of a modifiedSince page.
+type modifiedPage struct {
+	since   time.Time
+	afterID flagcache.ID
+	limit   int
+}
+
+// parseModified reads the required since of modifiedSince, the optional
+// after_id that continues a page, and limit (default and maximum 1000).
+func parseModified(vals url.Values) (modifiedPage, error) {
+	var p modifiedPage
+	if err := checkParams(vals, []string{"since", "after_id", "limit"}); err != nil {
+		return p, err
 	}
 	s, err := single(vals, "since")
 	if err != nil {
-		return time.Time{}, err
+		return p, err
 	}
 	if s == "" {
-		return time.Time{}, flagcache.Invalid("since", "required: an RFC 3339 time such as 2026-11-25T10:00:00Z")
+		return p, flagcache.Invalid("since", "required: an RFC 3339 time such as 2026-11-25T10:00:00Z")
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	if p.since, err = time.Parse(time.RFC3339Nano, s); err != nil {
 		hint := ""
 		if strings.Contains(s, " ") {
 			hint = " (a + in the offset must be sent as %2B)"
 		}
-		return time.Time{}, flagcache.Invalid("since", "%q is not an RFC 3339 time such as 2026-11-25T10:00:00Z%s", truncate(s, 64), hint)
+		return p, flagcache.Invalid("since", "%q is not an RFC 3339 time such as 2026-11-25T10:00:00Z%s", truncate(s, 64), hint)
 	}
-	return t, nil
+	id, err := single(vals, "after_id")
+	if err != nil {
+		return p, err
+	}
+	if p.afterID = flagcache.ID(id); id != "" {
+		if err := p.afterID.Validate(); err != nil {
+			return p, flagcache.Invalid("after_id", "%s", err.(*flagcache.InvalidError).Reason)
+		}
+	}
+	n, err := integer(vals, "limit", flagcache.MaxModifiedPage, 1, flagcache.MaxModifiedPage)
+	p.limit = int(n)
+	return p, err
 }
 
 // parseChanges reads after (default 0) and limit (default 100, at most

@@ -20,6 +20,7 @@ var validationCases = []testCase{
 	{"Invalid/HostileValues", testHostileValues},
 	{"Invalid/HostileFilters", testHostileFilters},
 	{"Valid/BoundaryValues", testBoundaryValues},
+	{"Bounds/ModifiedSincePaged", testModifiedSincePaged},
 	{"Context/Cancelled", testCancelledContext},
 }
 
@@ -360,4 +361,62 @@ func testBoundaryValues(t *testing.T, s flagcache.Store) {
 		got := mustGet(t, s, string(def.ID))
 		sameDefinition(t, got.Definition, created.Definition)
 	}
+}
+
+// testModifiedSincePaged: flagcache.ModifiedSincePage (the store's own
+// pager, or the fallback over ModifiedSince) pages through exactly what
+// ModifiedSince returns, in its order, each page at most its limit.
+func testModifiedSincePaged(t *testing.T, s flagcache.Store) {
+	ctx := ctxFor(t)
+	for _, id := range []string{"m3", "m1", "m5", "m2", "m4", "m7", "m6"} {
+		mustCreate(t, s, flag(id, "M "+id))
+	}
+	d := flag("m1", "M m1 again")
+	if _, err := s.Update(ctx, d, 0); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(flags []*flagcache.Stored) (out []string) {
+		for _, f := range flags {
+			out = append(out, string(f.Definition.ID))
+		}
+		return out
+	}
+	all, err := s.ModifiedSince(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paged []*flagcache.Stored
+	since, after := time.Time{}, flagcache.ID("")
+	for range 10 {
+		page, err := flagcache.ModifiedSincePage(ctx, s, since, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 3 {
+			t.Fatalf("a page of limit 3 has %d flags", len(page))
+		}
+		paged = append(paged, page...)
+		if len(page) < 3 {
+			break
+		}
+		last := page[len(page)-1]
+		since, after = last.Definition.Metadata.UpdatedAt, last.Definition.ID
+	}
+	if got, want := strings.Join(ids(paged), ","), strings.Join(ids(all), ","); got != want || len(all) != 7 {
+		t.Errorf("paged ModifiedSince = %s, ModifiedSince = %s (want 7 flags)", got, want)
+	}
+	mid := all[2].Definition.Metadata.UpdatedAt
+	rest, err := s.ModifiedSince(ctx, mid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := flagcache.ModifiedSincePage(ctx, s, mid, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(ids(page), ","), strings.Join(ids(rest), ","); got != want {
+		t.Errorf("ModifiedSincePage(since, no id) = %s, ModifiedSince(since) = %s", got, want)
+	}
+	_, err = flagcache.ModifiedSincePage(ctx, s, mid, "not ok", 10)
+	wantInvalid(t, "ModifiedSincePage with a bad after_id", err, "after_id")
 }

@@ -170,7 +170,7 @@ func TestStalledBody(t *testing.T) {
 		t.Fatalf("stalled body: got %d %s, want 408", res.StatusCode, b)
 	}
 	_, body := get(t, "GET", srv.URL+"/metrics")
-	const want = `flagcache_http_requests_total{http_request_method="POST",http_response_status_code="408",http_route="/v1/flags"} 1`
+	const want = `http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_code="408",http_route="/v1/flags"} 1`
 	if !strings.Contains(body, want) {
 		t.Errorf("/metrics lacks %s:\n%s", want, body)
 	}

@@ -20,24 +20,32 @@ import (
 // a dedicated Prometheus registry (with the Go runtime and process
 // collectors), and the handler serving that registry as /metrics. Pass the
 // provider to every package that records metrics (the tiered store
-// registers its own instruments on it) and shut it down on exit.
-func NewPrometheus() (*sdkmetric.MeterProvider, http.Handler, error) {
+// registers its own instruments on it) and shut it down on exit. opts go
+// to the provider: sdkmetric.WithResource sets what target_info says
+// (service.name, service.version, service.instance.id).
+func NewPrometheus(opts ...sdkmetric.Option) (*sdkmetric.MeterProvider, http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, nil, err
 	}
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	provider := sdkmetric.NewMeterProvider(append([]sdkmetric.Option{sdkmetric.WithReader(exporter)}, opts...)...)
 	return provider, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
+// watchRoute is the route of the SSE stream: its requests last as long as
+// the client listens, so they are counted while open
+// (flagcache_watch_streams) and kept out of the latency histogram.
+const watchRoute = "/v1/watch"
+
 // instruments are the HTTP metrics, with OpenTelemetry's semantic
 // convention names and attributes: http_server_request_duration_seconds
-// and flagcache_http_requests_total by method, route and status.
+// by method, route and status (its _count is the request count), and the
+// open watch streams.
 type instruments struct {
-	requests metric.Int64Counter
 	duration metric.Float64Histogram
+	streams  metric.Int64UpDownCounter
 	attrs    sync.Map // attrKey → metric.MeasurementOption, built once per combination
 }
 
@@ -51,21 +59,36 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 		mp = noop.NewMeterProvider()
 	}
 	meter := mp.Meter("github.com/flagcache/flagcache/httpapi")
-	requests, err := meter.Int64Counter("flagcache.http.requests",
-		metric.WithDescription("HTTP requests served, by route and status"), metric.WithUnit("{request}"))
-	if err != nil {
-		return nil, err
-	}
 	duration, err := meter.Float64Histogram("http.server.request.duration",
-		metric.WithDescription("Duration of HTTP requests (watch streams: their lifetime)"), metric.WithUnit("s"),
+		metric.WithDescription("Duration of HTTP requests (not of watch streams: see flagcache_watch_streams)"), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 	if err != nil {
 		return nil, err
 	}
-	return &instruments{requests: requests, duration: duration}, nil
+	streams, err := meter.Int64UpDownCounter("flagcache.watch.streams",
+		metric.WithDescription("Open /v1/watch streams (authenticated requests in flight)"), metric.WithUnit("{stream}"))
+	if err != nil {
+		return nil, err
+	}
+	streams.Add(context.Background(), 0) // exported as 0 before the first stream
+	return &instruments{duration: duration, streams: streams}, nil
+}
+
+// begin is called when an authenticated request starts running its
+// route's handler; the function it returns, when the handler returned.
+func (m *instruments) begin(ctx context.Context, route string) (end func()) {
+	if route != watchRoute {
+		return func() {}
+	}
+	ctx = context.WithoutCancel(ctx)
+	m.streams.Add(ctx, 1)
+	return func() { m.streams.Add(ctx, -1) }
 }
 
 func (m *instruments) record(ctx context.Context, method, route string, status int, elapsed time.Duration) {
+	if route == watchRoute && status == http.StatusOK {
+		return // a stream: its lifetime is no latency
+	}
 	key := attrKey{knownMethod(method), route, status}
 	opt, ok := m.attrs.Load(key)
 	if !ok {
@@ -75,11 +98,8 @@ func (m *instruments) record(ctx context.Context, method, route string, status i
 			attribute.Int("http.response.status_code", key.status),
 		)))
 	}
-	attrs := opt.(metric.MeasurementOption)
 	// A request whose client went away still counts.
-	ctx = context.WithoutCancel(ctx)
-	m.requests.Add(ctx, 1, attrs)
-	m.duration.Record(ctx, elapsed.Seconds(), attrs)
+	m.duration.Record(context.WithoutCancel(ctx), elapsed.Seconds(), opt.(metric.MeasurementOption))
 }
 
 // knownMethod keeps the method label's values bounded.

@@ -65,8 +65,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxBatch caps the ids of one batchGet. Default 1000.
 	MaxBatch int
-	// MeterProvider gets the HTTP instruments (requests and latency by
-	// route and status). Default: no metrics recorded.
+	// MeterProvider gets the HTTP instruments (latency by route and
+	// status, open watch streams). Default: no metrics recorded.
 	MeterProvider metric.MeterProvider
 	// TracerProvider, when set, gets a server span per request (continuing
 	// an incoming W3C traceparent). Nil: no spans.
@@ -285,6 +285,7 @@ func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
 			if token >= 0 {
 				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, token))
 			}
+			defer h.metrics.begin(r.Context(), route)()
 			err = fn(sw, r)
 		}
 		if err != nil {

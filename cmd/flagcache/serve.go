@@ -106,15 +106,19 @@ func startDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (*dae
 		WatchPoll:    cfg.Server.WatchPoll,
 		Heartbeat:    cfg.Server.WatchHeartbeat,
 	}
+	res, err := telemetryResource(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("OpenTelemetry resource (OTEL_RESOURCE_ATTRIBUTES?): %w", err)
+	}
 	if cfg.Metrics.Enabled {
-		mp, metrics, err := httpapi.NewPrometheus()
+		mp, metrics, err := httpapi.NewPrometheus(sdkmetric.WithResource(res))
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 		d.meter, opts.MeterProvider, opts.Metrics = mp, mp, metrics
 	}
 	if cfg.Metrics.OTLPEndpoint != "" {
-		tp, err := startTracing(ctx, cfg.Metrics.OTLPEndpoint, log)
+		tp, err := startTracing(ctx, cfg.Metrics.OTLPEndpoint, res, log)
 		if err != nil {
 			d.close()
 			return nil, fmt.Errorf("metrics.otlp_endpoint: %w", err)
@@ -127,6 +131,13 @@ func startDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (*dae
 		return nil, err
 	}
 	d.closeStore = closeStore
+	if d.meter != nil {
+		redisCache := len(cfg.Redis.Addrs) > 0 && cfg.Source.Kind != "redis"
+		if err := registerDaemonMetrics(d.meter, store, redisCache); err != nil {
+			d.close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
 	if d.handler, err = httpapi.NewHandler(store, opts); err != nil {
 		d.close()
 		return nil, err
@@ -160,14 +171,14 @@ func (d *daemon) serve(ctx context.Context) error {
 	go func() { served <- d.server.Serve(d.listener) }()
 	d.log.Info("listening", slog.String("addr", d.listener.Addr().String()),
 		slog.String("source", d.cfg.Source.Kind), slog.Bool("auth", len(d.cfg.Auth.Tokens) > 0),
-		slog.String("version", versionString()), slog.Any("config", d.cfg))
+		slog.String("version", versionString()), slog.Any("config", logConfig(d.cfg)))
 
 	var err error
 	select {
 	case err = <-served:
 		err = fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
-		d.log.Info("shutting down", slog.Duration("timeout", d.cfg.Server.ShutdownTimeout))
+		d.log.Info("shutting down", slog.String("timeout", d.cfg.Server.ShutdownTimeout.String()))
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Server.ShutdownTimeout)
 		defer cancel()
 		if err = d.server.Shutdown(shutdownCtx); err != nil {

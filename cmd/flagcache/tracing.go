@@ -7,7 +7,6 @@ import (
 	"net/url"
 
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -19,7 +18,7 @@ import (
 // no path) and makes that the global TracerProvider, which the tiered store
 // uses by default. Export runs in the background: a collector that is down
 // costs dropped spans (logged), not failed requests.
-func startTracing(ctx context.Context, endpoint string, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+func startTracing(ctx context.Context, endpoint string, res *resource.Resource, log *slog.Logger) (*sdktrace.TracerProvider, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("%q is not a URL such as http://otel-collector:4318", endpoint)
@@ -33,9 +32,7 @@ func startTracing(ctx context.Context, endpoint string, log *slog.Logger) (*sdkt
 	}
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exporter),
-		sdktrace.WithResource(resource.NewSchemaless(
-			attribute.String("service.name", "flagcache"),
-			attribute.String("service.version", versionString()))),
+		sdktrace.WithResource(res),
 	)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Warn("opentelemetry", slog.String("error", err.Error()))

@@ -19,13 +19,16 @@ import (
 	"github.com/flagcache/flagcache/memstore"
 	"github.com/flagcache/flagcache/ofprovider"
 	"github.com/flagcache/flagcache/ofrep"
+	"github.com/flagcache/flagcache/tiered"
 )
 
-// server is the API with the OFREP endpoints over a seeded memstore, on
-// a loopback port.
+// server is the API with the OFREP endpoints over the daemon's default
+// composition (tiered: LRU over the source; memstore as the source), on a
+// loopback port.
 func server(b *testing.B) *httptest.Server {
 	b.Helper()
-	store := memstore.New(memstore.Options{})
+	store := tiered.New(memstore.New(memstore.Options{}), tiered.Options{})
+	b.Cleanup(func() { store.Close() })
 	if err := ofreptest.Seed(context.Background(), store); err != nil {
 		b.Fatal(err)
 	}

@@ -337,7 +337,7 @@ func (p *Provider) resolve(ctx context.Context, flag string, flatCtx openfeature
 	env := p.opts.Environment
 	if v, ok := flatCtx[ofrep.ContextEnvironment]; ok {
 		s, isString := v.(string)
-		if !isString || !flagcache.ValidEnvironment(s) {
+		if !isString || (s != p.opts.Environment && !flagcache.ValidEnvironment(s)) {
 			e := openfeature.NewInvalidContextResolutionError(fmt.Sprintf("the context attribute environment %v is not an environment name", v))
 			return resolved{err: &e}
 		}
@@ -348,12 +348,11 @@ func (p *Provider) resolve(ctx context.Context, flag string, flatCtx openfeature
 		return resolved{err: &e}
 	}
 	id := flagcache.ID(flag)
-	if id.Validate() != nil {
+	hit, err := p.c.GetHit(ctx, id) // validates id first
+	switch {
+	case errors.Is(err, flagcache.ErrInvalidArgument):
 		e := openfeature.NewFlagNotFoundResolutionError(fmt.Sprintf("flag %q does not exist: it is not a valid flag id", flag))
 		return resolved{err: &e}
-	}
-	hit, err := p.c.GetHit(ctx, id)
-	switch {
 	case errors.Is(err, flagcache.ErrNotFound):
 		hit = flagcache.Hit{}
 	case err != nil:

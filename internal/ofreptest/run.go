@@ -240,6 +240,24 @@ func RunHTTP(t *testing.T, tg Target) {
 		}
 	})
 	t.Run("Bulk", func(t *testing.T) { runBulk(t, tg) })
+	t.Run("MethodNotAllowed", func(t *testing.T) {
+		hc := tg.Client
+		if hc == nil {
+			hc = http.DefaultClient
+		}
+		for _, path := range []string{"/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/on-bool"} {
+			req, _ := http.NewRequest(http.MethodGet, tg.Base+path, nil)
+			req.Header.Set("Authorization", "Bearer "+tg.Token)
+			res, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "POST" {
+				t.Errorf("GET %s: got %d Allow %q, want 405 Allow POST", path, res.StatusCode, res.Header.Get("Allow"))
+			}
+		}
+	})
 }
 
 type bulkAnswer struct {

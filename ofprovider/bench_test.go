@@ -138,3 +138,69 @@ func BenchmarkProvider(b *testing.B) {
 		b.Errorf("%d evaluations missed the local cache", st.Misses)
 	}
 }
+
+// BenchmarkPaired interleaves the compared operations in each iteration
+// and reports each one's mean and their ratio: on a shared machine the
+// load changes between sub-benchmarks, so only paired ratios hold.
+func BenchmarkPaired(b *testing.B) {
+	srv := server(b)
+	hc := srv.Client()
+	b.Run("OFREPvsGET", func(b *testing.B) {
+		var get, eval time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			res, err := hc.Get(srv.URL + "/v1/flags/on-bool")
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			t1 := time.Now()
+			post(b, hc, srv.URL+"/ofrep/v1/evaluate/flags/on-bool", `{"context":{"targetingKey":"u1"}}`)
+			eval += time.Since(t1)
+			get += t1.Sub(t0)
+		}
+		n := float64(b.N)
+		b.ReportMetric(float64(get.Nanoseconds())/n, "GET-ns/op")
+		b.ReportMetric(float64(eval.Nanoseconds())/n, "OFREP-ns/op")
+		b.ReportMetric(float64(eval)/float64(get), "OFREP/GET")
+	})
+	b.Run("ProviderVsClientGet", func(b *testing.B) {
+		c, err := client.New(srv.URL, client.WithLocalCache(100))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		p, err := ofprovider.New(c, ofprovider.Options{Environment: ofreptest.Env})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.InitWithContext(context.Background(), openfeature.EvaluationContext{}); err != nil {
+			b.Fatal(err)
+		}
+		defer p.Shutdown()
+		ctx := context.Background()
+		flat := openfeature.FlattenedContext{"targetingKey": "u1"}
+		const batch = 256 // time batches: one clock read costs about a Get
+		var get, eval time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			for range batch {
+				c.Get(ctx, "on-bool")
+			}
+			t1 := time.Now()
+			for range batch {
+				p.BooleanEvaluation(ctx, "on-bool", false, flat)
+			}
+			eval += time.Since(t1)
+			get += t1.Sub(t0)
+		}
+		n := float64(b.N * batch)
+		b.ReportMetric(float64(get.Nanoseconds())/n, "ClientGet-ns/op")
+		b.ReportMetric(float64(eval.Nanoseconds())/n, "Provider-ns/op")
+		b.ReportMetric(float64(eval)/float64(get), "Provider/ClientGet")
+		if st := c.Stats(); st.Misses > 2 {
+			b.Errorf("%d reads missed the local cache", st.Misses)
+		}
+	})
+}

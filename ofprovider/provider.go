@@ -50,7 +50,7 @@ type Provider struct {
 	opts Options
 
 	events chan openfeature.Event
-	memo   sync.Map // memoKey → *memoEntry: evaluations of cached flags
+	memo   sync.Map // flagcache.ID → *memoEntry: evaluations of cached copies
 
 	mu     sync.Mutex // guards cancel and wg across Init and Shutdown
 	cancel context.CancelFunc
@@ -310,19 +310,22 @@ func (p *Provider) emit(ctx context.Context, t openfeature.EventType, d openfeat
 	}
 }
 
-// memoKey names an evaluation: a flag in an environment.
-type memoKey struct {
-	id  flagcache.ID
-	env string
-}
-
-// memoEntry is the evaluation of one cached copy of a flag; a read that
-// returns another copy (a newer version) replaces it.
+// memoEntry holds the evaluations of one cached copy of a flag, one per
+// environment asked for (an app uses few); a read that returns another
+// copy (a newer version) replaces the entry. Entries are immutable.
 type memoEntry struct {
 	stored *flagcache.Stored
-	eval   *ofrep.Evaluation
-	meta   openfeature.FlagMetadata
+	envs   []memoEval
 }
+
+type memoEval struct {
+	env  string
+	eval *ofrep.Evaluation
+	meta openfeature.FlagMetadata
+}
+
+// maxMemoEnvs bounds the environments memoized per flag.
+const maxMemoEnvs = 8
 
 // resolved is an evaluation ready for a typed answer.
 type resolved struct {
@@ -361,7 +364,7 @@ func (p *Provider) resolve(ctx context.Context, flag string, flatCtx openfeature
 	}
 	var r resolved
 	if hit.Stored != nil && !hit.Stale {
-		r.eval, r.meta = p.memoized(memoKey{id, env}, hit.Stored)
+		r.eval, r.meta = p.memoized(id, env, hit.Stored)
 	} else {
 		r.eval = ofrep.Evaluate(flag, hit.Stored, env, hit.Stale)
 		r.meta = openfeature.FlagMetadata(r.eval.Metadata)
@@ -385,16 +388,24 @@ func (p *Provider) resolve(ctx context.Context, flag string, flatCtx openfeature
 	return r
 }
 
-func (p *Provider) memoized(k memoKey, s *flagcache.Stored) (*ofrep.Evaluation, openfeature.FlagMetadata) {
-	if v, ok := p.memo.Load(k); ok {
+func (p *Provider) memoized(id flagcache.ID, env string, s *flagcache.Stored) (*ofrep.Evaluation, openfeature.FlagMetadata) {
+	var envs []memoEval
+	if v, ok := p.memo.Load(id); ok {
 		if m := v.(*memoEntry); m.stored == s {
-			return m.eval, m.meta
+			for i := range m.envs {
+				if m.envs[i].env == env {
+					return m.envs[i].eval, m.envs[i].meta
+				}
+			}
+			envs = m.envs
 		}
 	}
-	e := ofrep.Evaluate(string(k.id), s, k.env, false)
-	m := &memoEntry{stored: s, eval: e, meta: openfeature.FlagMetadata(e.Metadata)}
-	p.memo.Store(k, m)
-	return m.eval, m.meta
+	e := ofrep.Evaluate(string(id), s, env, false)
+	me := memoEval{env: env, eval: e, meta: openfeature.FlagMetadata(e.Metadata)}
+	if len(envs) < maxMemoEnvs {
+		p.memo.Store(id, &memoEntry{stored: s, envs: append(envs[:len(envs):len(envs)], me)})
+	}
+	return me.eval, me.meta
 }
 
 // detail is the common part of a typed answer; ok is false when the

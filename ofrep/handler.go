@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/flagcache/flagcache"
 )
@@ -67,6 +68,7 @@ type Handler struct {
 	hits   flagcache.HitReader // the store, when it reports staleness
 	opts   Options
 	tokens []boundToken
+	memo   sync.Map // memoKey → *memoBody: answers for cached copies
 }
 
 type boundToken struct {
@@ -170,18 +172,57 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request, key string) {
 			h.storeError(w, r, err)
 			return
 		}
+		if s != nil && !stale {
+			if status, body := h.encoded(key, s, env); body != nil {
+				w.Header().Set("Cache-Control", "no-store")
+				writeBody(w, status, body)
+				return
+			}
+		}
 		e = Evaluate(key, s, env, stale)
 	}
-	status = http.StatusOK
-	switch e.ErrorCode {
-	case "":
-	case CodeFlagNotFound:
-		status = http.StatusNotFound
-	default:
-		status = http.StatusBadRequest
-	}
+	status = singleStatus(e)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, e.body())
+}
+
+// singleStatus is the status of a single evaluation's answer.
+func singleStatus(e *Evaluation) int {
+	switch e.ErrorCode {
+	case "":
+		return http.StatusOK
+	case CodeFlagNotFound:
+		return http.StatusNotFound
+	}
+	return http.StatusBadRequest
+}
+
+type memoKey struct{ id, env string }
+
+// memoBody is the encoded answer for one cached copy of a flag.
+type memoBody struct {
+	stored *flagcache.Stored
+	status int
+	body   []byte
+}
+
+// encoded returns the encoded answer for s in env, computed once per
+// copy: a tiered store hands out the same *Stored until the flag changes.
+func (h *Handler) encoded(key string, s *flagcache.Stored, env string) (int, []byte) {
+	k := memoKey{key, env}
+	if v, ok := h.memo.Load(k); ok {
+		if m := v.(*memoBody); m.stored == s {
+			return m.status, m.body
+		}
+	}
+	e := Evaluate(key, s, env, false)
+	body, err := json.Marshal(e.body())
+	if err != nil {
+		return 0, nil
+	}
+	m := &memoBody{stored: s, status: singleStatus(e), body: body}
+	h.memo.Store(k, m)
+	return m.status, m.body
 }
 
 // read returns the flag (nil when missing) and whether a cache served it
@@ -399,6 +440,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, body = http.StatusInternalServerError, []byte(`{"errorDetails":"response encoding failed"}`)
 	}
+	writeBody(w, status, body)
+}
+
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))

@@ -69,14 +69,39 @@ func newClient(t *testing.T, base string, opts ...client.Option) *client.Client 
 // bad input, auth and the bulk ETag against the daemon on the embedded
 // default source.
 func TestOFREP(t *testing.T) {
-	_, tg := startOFREP(t, nil)
+	d, tg := startOFREP(t, nil)
 	ofreptest.RunHTTP(t, tg)
+	testOFREPChange(t, d, tg)
+}
+
+// testOFREPChange: an answer computed once per cached copy follows a write.
+func testOFREPChange(t *testing.T, d *testDaemon, tg ofreptest.Target) {
+	for range 2 {
+		if _, a := tg.Eval(t, "on-bool", tg.Token, `{"environment":"production"}`); a.Reason != "STATIC" {
+			t.Fatalf("before the write: got %+v, want STATIC", a)
+		}
+	}
+	writer := newClient(t, d.base, client.WithToken("write-token"))
+	cur, err := writer.Get(context.Background(), "on-bool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := cur.Definition.Clone()
+	def.Environments["production"] = flagcache.Environment{Enabled: false}
+	if _, err := writer.Update(context.Background(), def, cur.Version); err != nil {
+		t.Fatal(err)
+	}
+	_, a := tg.Eval(t, "on-bool", tg.Token, `{"environment":"production"}`)
+	if a.Reason != "DISABLED" || a.Metadata["version"] != float64(cur.Version+1) {
+		t.Errorf("after the write: got %+v, want DISABLED at version %d", a, cur.Version+1)
+	}
 }
 
 // TestOFREPPostgres runs the same on Postgres with the Redis tier.
 func TestOFREPPostgres(t *testing.T) {
-	_, tg := startOFREP(t, redisEnv(t, postgresEnv(t)))
+	d, tg := startOFREP(t, redisEnv(t, postgresEnv(t)))
 	ofreptest.RunHTTP(t, tg)
+	testOFREPChange(t, d, tg)
 }
 
 // TestOFREPStale: with Postgres stopped, a flag the daemon has cached is

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,5 +244,37 @@ func TestOpenFeatureRefused(t *testing.T) {
 	}
 	if v, err := api.NewClient().BooleanValue(ctx, "on-bool", false, ctxProduction); v || err == nil {
 		t.Errorf("evaluation on a provider that failed: got %v %v, want the code default and an error", v, err)
+	}
+}
+
+// TestOpenFeatureEvents: the daemon goes away (PROVIDER_STALE), comes back
+// refusing the provider's token (PROVIDER_ERROR), then accepting it again
+// (PROVIDER_READY), all on one address.
+func TestOpenFeatureEvents(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := writeFile(t, t.TempDir(), "flagcache.toml", ofrepConfig)
+	other := writeFile(t, t.TempDir(), "other.toml", "[[auth.tokens]]\nscope = \"read\"\nvalue = \"another-token\"\n")
+
+	first := startServe(t, nil, "--config", cfg, "--listen", addr)
+	s := startSDK(t, first.base, "read-token")
+	first.stop()
+	s.waitEvent(t, openfeature.ProviderStale, func(openfeature.EventDetails) bool { return true })
+
+	refusing := startServe(t, nil, "--config", other, "--listen", addr)
+	s.waitEvent(t, openfeature.ProviderError, func(d openfeature.EventDetails) bool {
+		// The SDK (v1.20.0) does not hand the event's ErrorCode to handlers.
+		return strings.Contains(d.Message, "401")
+	})
+	refusing.stop()
+
+	startServe(t, nil, "--config", cfg, "--listen", addr)
+	s.waitEvent(t, openfeature.ProviderReady, func(d openfeature.EventDetails) bool { return d.Message == "the watch stream is back" })
+	if st := s.api.NewClient().State(); st != openfeature.ReadyState {
+		t.Errorf("client state %s after the stream is back, want READY", st)
 	}
 }

@@ -51,7 +51,8 @@
 // seeked. BenchmarkIndexedQuery measures 10,000 against 100,000 flags
 // (docs/benchmarks.md).
 //
-// Open rebuilds the indexes, in its one transaction, when the meta "index"
+// Open rebuilds the indexes (in transactions of 10,000 records, the marker
+// written last, so an interrupted rebuild starts over) when the meta "index"
 // key is missing (a file from before the indexes), names another index
 // version, or names another revision than the store's: a binary that does
 // not maintain the indexes can still open the file (the format is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,9 +38,9 @@ import (
 // when the key is missing, names another version, or names another
 // revision than the store's: a file written before the indexes existed, or
 // by a binary that does not maintain them (an older flagcache: the format
-// is unchanged, so it can still open the file), gets them rebuilt. A crash
-// during the rebuild leaves the transaction uncommitted and the next Open
-// starts over.
+// is unchanged, so it can still open the file), gets them rebuilt. The
+// marker is written last (ensureIndex): a crash during the rebuild leaves
+// none and the next Open starts over.
 var (
 	indexBucket       = []byte("index")
 	indexCountsBucket = []byte("index_counts")
@@ -118,41 +119,89 @@ func (b buckets) index() indexTx {
 	}
 }
 
+// rebuildBatch is how many records one transaction of a rebuild indexes
+// (addBatch), bounding the transaction's memory.
+var rebuildBatch = 10_000 // a variable for the tests
+
 // ensureIndex rebuilds the indexes unless the meta key says they are
-// current (see indexBucket). It runs in Open's read-write transaction.
-func ensureIndex(tx *bolt.Tx) error {
-	b := open(tx)
-	rev, err := b.counter(revisionKey)
-	if err != nil {
-		return err
-	}
-	want := indexMarker(rev)
-	if bytes.Equal(b.meta.Get(indexKey), want) && tx.Bucket(indexOddBucket) != nil {
-		return nil
-	}
-	for _, name := range [][]byte{indexBucket, indexCountsBucket, indexIDsBucket, indexOddBucket} {
-		if tx.Bucket(name) != nil {
-			if err := tx.DeleteBucket(name); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.CreateBucket(name); err != nil {
-			return err
-		}
-	}
-	ix := b.index()
-	err = b.flags.ForEach(func(k, v []byte) error {
-		id := flagcache.ID(k)
-		r, err := decodeRecord(id, v)
+// current (see indexBucket). Open calls it before handing out the Store.
+// The first transaction drops the marker and the index buckets, the next
+// ones index the records rebuildBatch at a time, and the last writes the
+// marker: a crash or an error before the end leaves no marker, and the
+// next Open starts over.
+func ensureIndex(db *bolt.DB) error {
+	var current bool
+	err := db.Update(func(tx *bolt.Tx) error {
+		b := open(tx)
+		rev, err := b.counter(revisionKey)
 		if err != nil {
 			return err
 		}
-		return ix.add(id, r)
+		if bytes.Equal(b.meta.Get(indexKey), indexMarker(rev)) && tx.Bucket(indexOddBucket) != nil {
+			current = true
+			return nil
+		}
+		if err := b.meta.Delete(indexKey); err != nil {
+			return err
+		}
+		for _, name := range [][]byte{indexBucket, indexCountsBucket, indexIDsBucket, indexOddBucket} {
+			if tx.Bucket(name) != nil {
+				if err := tx.DeleteBucket(name); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("rebuilding the indexes: %w", err)
+	if err != nil || current {
+		return err
 	}
-	return b.meta.Put(indexKey, want)
+	var last []byte // the last id indexed
+	for done := false; !done; {
+		err := db.Update(func(tx *bolt.Tx) error {
+			b := open(tx)
+			ix := b.index()
+			c := b.flags.Cursor()
+			k, v := c.First()
+			if last != nil {
+				if k, v = c.Seek(last); bytes.Equal(k, last) {
+					k, v = c.Next()
+				}
+			}
+			var ids []flagcache.ID
+			var records []*record
+			for ; k != nil && len(ids) < rebuildBatch; k, v = c.Next() {
+				id := flagcache.ID(bytes.Clone(k))
+				r, err := decodeRecord(id, v)
+				if err != nil {
+					return err
+				}
+				ids, records = append(ids, id), append(records, r)
+			}
+			if err := ix.addBatch(ids, records); err != nil {
+				return err
+			}
+			if len(ids) > 0 {
+				last = []byte(ids[len(ids)-1])
+			}
+			if k != nil {
+				return nil
+			}
+			done = true
+			rev, err := b.counter(revisionKey)
+			if err != nil {
+				return err
+			}
+			return b.meta.Put(indexKey, indexMarker(rev))
+		})
+		if err != nil {
+			return fmt.Errorf("rebuilding the indexes: %w", err)
+		}
+	}
+	return nil
 }
 
 func indexMarker(rev int64) []byte {
@@ -200,51 +249,114 @@ func (ix indexTx) remove(id flagcache.ID) error {
 	return ix.ids.Delete([]byte(id))
 }
 
-// add puts the entries of a live r (nothing for a tombstone).
-func (ix indexTx) add(id flagcache.ID, r *record) error {
+// entry is one index key of a flag; list is the length of its posting-list
+// prefix.
+type entry struct {
+	key  []byte
+	list int
+}
+
+// entriesOf returns the index entries of a live r (none for a tombstone);
+// odd is true when its summary does not decode.
+func entriesOf(id flagcache.ID, r *record) (out []entry, odd bool) {
 	if !r.live() {
-		return nil
+		return nil, false
 	}
 	d, err := r.summary(id)
 	if err != nil {
-		// Listed by a full scan (see indexedQuery), which reports the
-		// record as it reports any other.
-		return ix.odd.Put([]byte(id), nil)
+		return nil, true
 	}
 	at := place(d.Name, id)
-	var owned []byte
-	put := func(dim byte, value string) error {
+	put := func(dim byte, value string) {
 		list := listKey(dim, value, d.Status)
-		key := append(slices.Clip(list), at...)
-		if err := ix.entries.Put(key, nil); err != nil {
-			return err
-		}
-		owned = binary.AppendUvarint(owned, uint64(len(list)))
-		owned = binary.AppendUvarint(owned, uint64(len(key)))
-		owned = append(owned, key...)
-		return ix.addCount(list, 1)
+		out = append(out, entry{key: append(slices.Clip(list), at...), list: len(list)})
 	}
-	if err := put(dimAll, ""); err != nil {
-		return err
-	}
+	put(dimAll, "")
 	tags := slices.Clone(d.Metadata.Tags)
 	slices.Sort(tags)
 	for _, t := range slices.Compact(tags) {
-		if err := put(dimTag, t); err != nil {
-			return err
-		}
+		put(dimTag, t)
 	}
 	if d.Metadata.Owner != "" {
-		if err := put(dimOwner, d.Metadata.Owner); err != nil {
-			return err
-		}
+		put(dimOwner, d.Metadata.Owner)
 	}
 	for env := range d.Environments {
-		if err := put(dimEnv, env); err != nil {
+		put(dimEnv, env)
+	}
+	return out, false
+}
+
+// owned encodes the entries of an id for index_ids.
+func owned(entries []entry) []byte {
+	var v []byte
+	for _, e := range entries {
+		v = binary.AppendUvarint(v, uint64(e.list))
+		v = binary.AppendUvarint(v, uint64(len(e.key)))
+		v = append(v, e.key...)
+	}
+	return v
+}
+
+// add puts the entries of a live r (nothing for a tombstone). A record
+// whose summary does not decode goes to index_odd instead: List and Count
+// scan while there is one (see indexedQuery), and report it as they report
+// any other.
+func (ix indexTx) add(id flagcache.ID, r *record) error {
+	entries, odd := entriesOf(id, r)
+	if odd {
+		return ix.odd.Put([]byte(id), nil)
+	}
+	if entries == nil {
+		return nil
+	}
+	for _, e := range entries {
+		if err := ix.entries.Put(e.key, nil); err != nil {
+			return err
+		}
+		if err := ix.addCount(e.key[:e.list], 1); err != nil {
 			return err
 		}
 	}
-	return ix.ids.Put([]byte(id), owned)
+	return ix.ids.Put([]byte(id), owned(entries))
+}
+
+// addBatch indexes records in bulk (a rebuild): the same keys as add, put
+// in key order, so that bbolt appends to its nodes instead of moving them
+// at every insert.
+func (ix indexTx) addBatch(ids []flagcache.ID, records []*record) error {
+	var all []entry
+	counts := map[string]int64{}
+	for i, id := range ids {
+		entries, odd := entriesOf(id, records[i])
+		if odd {
+			if err := ix.odd.Put([]byte(id), nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if entries == nil {
+			continue
+		}
+		if err := ix.ids.Put([]byte(id), owned(entries)); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			counts[string(e.key[:e.list])]++
+		}
+		all = append(all, entries...)
+	}
+	slices.SortFunc(all, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
+	for _, e := range all {
+		if err := ix.entries.Put(e.key, nil); err != nil {
+			return err
+		}
+	}
+	for _, list := range slices.Sorted(maps.Keys(counts)) {
+		if err := ix.addCount([]byte(list), counts[list]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (ix indexTx) addCount(list []byte, delta int64) error {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/flagcache/flagcache"
 )
 
@@ -117,5 +119,30 @@ func BenchmarkIndexedQuery(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkIndexRebuild measures the Open of a file of 100,000 flags whose
+// indexes must be built (a file from before them).
+func BenchmarkIndexRebuild(b *testing.B) {
+	s := benchStore(b, 100_000)
+	path := s.db.Path()
+	s.Close()
+	for b.Loop() {
+		b.StopTimer()
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(metaBucket).Delete(indexKey) }); err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+		b.StartTimer()
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
 	}
 }

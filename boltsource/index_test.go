@@ -174,6 +174,8 @@ func TestListReadsOnlyItsPage(t *testing.T) {
 // existed) and a file written by a binary that does not maintain them get
 // them rebuilt on Open.
 func TestIndexRebuiltOnOpen(t *testing.T) {
+	defer func(n int) { rebuildBatch = n }(rebuildBatch)
+	rebuildBatch = 7 // several transactions, the last one short
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "flags.db")
 	s, mem := indexFixture(t, path, 50)
@@ -240,9 +242,9 @@ func TestIndexRebuiltOnOpen(t *testing.T) {
 	sameAnswers(t, s, mem)
 }
 
-// TestIndexRebuildIsAtomic: a rebuild that fails leaves no index behind
-// (Open fails and writes nothing); once the record is repaired the next
-// Open builds the indexes whole.
+// TestIndexRebuildIsAtomic: a rebuild that fails leaves no index marker
+// (Open fails, and a partial index is never used); once the record is
+// repaired the next Open builds the indexes whole.
 func TestIndexRebuildIsAtomic(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.db")
 	s, mem := indexFixture(t, path, 30)

@@ -64,12 +64,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltsource: open %s: %w", path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		if err := initialize(tx); err != nil {
-			return err
-		}
-		return ensureIndex(tx)
-	}); err != nil {
+	if err := db.Update(initialize); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltsource: open %s: %w", path, err)
+	}
+	if err := ensureIndex(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltsource: open %s: %w", path, err)
 	}

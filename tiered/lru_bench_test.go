@@ -24,10 +24,10 @@ func BenchmarkLRUParallelGet(b *testing.B) {
 		shards int
 	}{{"sharded", 0}, {"one-shard", 1}} {
 		b.Run(tc.name, func(b *testing.B) {
-			c := newLRU(10_000, tc.shards, time.Minute)
+			c := newLRU(10_000, tc.shards, 0, time.Minute)
 			c.now = func() int64 { return 0 } // compare the locking, not the clock
 			for _, id := range ids {
-				c.install(id, e, 0)
+				c.Install(c.Begin(), id, e)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

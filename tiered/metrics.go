@@ -56,13 +56,19 @@ type Stats struct {
 	RedisRepaired          int64 // writes re-applied to Redis after it missed them
 	Resyncs                int64 // successful reads of the whole change feed since the last applied revision
 	Notifications          int64 // source commit notifications past the applied revision
+	AppliedRevision        int64 // every write up to it is reflected here; -1 none yet
+	SourceRevision         int64 // the newest revision heard of (feed, notification, invalidation); -1 none
+	BreakerOpen            bool  // Redis is being skipped
 	LRULen                 int
 }
 
 // Stats returns the Store's counters.
 func (s *Store) Stats() Stats {
 	o := s.obs
-	lruHits, lruMisses := s.lru.counts()
+	lruHits, lruMisses := s.lru.Counts()
+	s.mu.Lock()
+	applied := s.applied
+	s.mu.Unlock()
 	return Stats{
 		LRUHits: lruHits, LRUMisses: lruMisses,
 		RedisHits: o.redisHits.Load(), RedisMisses: o.redisMisses.Load(),
@@ -71,7 +77,7 @@ func (s *Store) Stats() Stats {
 		Gaps: o.gaps.Load(), Repaired: o.repaired.Load(), Purges: o.purges.Load(),
 		StaleServed: o.staleServed.Load(), RedisErrors: o.redisErrors.Load(),
 		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), Notifications: o.notified.Load(),
-		LRULen: s.lru.len(),
+		LRULen: s.lru.Len(), AppliedRevision: applied, SourceRevision: s.sourceRev.Load(), BreakerOpen: s.breaker.isOpen(),
 	}
 }
 
@@ -123,7 +129,7 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, s *Store) *ob
 	single("flagcache.redis.repaired", "Writes re-applied to Redis after it missed them.", &o.redisRepaired)
 	_, err := m.Int64ObservableGauge("flagcache.lru.entries", metric.WithDescription("Flags in the LRU."),
 		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {
-			obs.Observe(int64(s.lru.len()))
+			obs.Observe(int64(s.lru.Len()))
 			return nil
 		}))
 	if err != nil {

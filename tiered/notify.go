@@ -59,11 +59,22 @@ func (s *Store) watchSource(ctx context.Context, w RevisionWatcher) {
 // sourceRevision takes one notification: a revision past the applied one
 // starts a repair (coalesced with one already pending).
 func (s *Store) sourceRevision(rev int64) {
+	s.heard(rev)
 	s.mu.Lock()
 	behind := s.applied < 0 || rev > s.applied
 	s.mu.Unlock()
 	if behind {
 		s.obs.notified.Add(1)
 		s.kick(s.repairCh)
+	}
+}
+
+// heard records that the source has reached revision rev.
+func (s *Store) heard(rev int64) {
+	for {
+		cur := s.sourceRev.Load()
+		if rev <= cur || s.sourceRev.CompareAndSwap(cur, rev) {
+			return
+		}
 	}
 }

@@ -50,12 +50,14 @@ func (h handler) Gap(reason string) {
 // remembered against racing fills, and a revision jump starts a repair.
 func (s *Store) invalidate(m invalidation.Message) {
 	s.obs.received.Add(1)
-	s.lru.announce(m.ID, m.Version, s.opts.FloorTTL)
+	s.heard(m.Revision)
+	s.lru.Announce(m.ID, m.Version, m.Revision)
 	s.group.Forget(string(m.ID))
 	s.mu.Lock()
 	jump := s.applied >= 0 && m.Revision > s.applied+1
 	if s.applied >= 0 && m.Revision == s.applied+1 {
 		s.applied = m.Revision
+		s.lru.SetKnown(m.Revision)
 	}
 	s.mu.Unlock()
 	if jump {
@@ -130,7 +132,7 @@ func (s *Store) purge() {
 	s.mu.Lock()
 	s.applied = -1
 	s.mu.Unlock()
-	s.lru.purge()
+	s.lru.Purge()
 }
 
 // repair applies every change after the last applied revision. Without a
@@ -156,6 +158,7 @@ func (s *Store) repair(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.heard(feed.Revision)
 		for _, c := range feed.Changes {
 			s.applyChange(c)
 			after = c.Revision
@@ -191,22 +194,35 @@ func (s *Store) changes(ctx context.Context, after int64) (*flagcache.ChangeFeed
 	return s.source.Changes(ctx, after, repairPage)
 }
 
-// rebase purges the LRU and starts from the source's current revision.
+// rebase purges the LRU and reads the whole change feed: every id's
+// version as of the source's current revision is announced, and that
+// revision becomes the baseline. From then on no copy older than the
+// source's version at the applied revision is installed or served,
+// whatever Redis holds.
 func (s *Store) rebase(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.LoadTimeout)
-	defer cancel()
-	feed, err := s.source.Changes(ctx, 0, 1)
-	s.sourceResult(err)
-	if err != nil {
-		return err
-	}
-	if s.lru.len() > 0 {
+	if s.lru.Len() > 0 {
 		s.obs.purges.Add(1)
 	}
-	s.lru.purge() // also refuses fills begun before the baseline
-	s.mu.Lock()
-	s.applied = feed.Revision
-	s.mu.Unlock()
+	s.lru.Purge() // also refuses fills begun before the baseline
+	after := int64(0)
+	var feed *flagcache.ChangeFeed
+	for {
+		var err error
+		feed, err = s.changes(ctx, after)
+		s.sourceResult(err)
+		if err != nil {
+			return err
+		}
+		for _, c := range feed.Changes {
+			s.applyChange(c)
+			after = c.Revision
+		}
+		if len(feed.Changes) < repairPage {
+			break
+		}
+	}
+	s.heard(feed.Revision)
+	s.advance(feed.Revision)
 	// A writer killed between its source commit and its Redis update left
 	// Redis behind, and nothing announced the write. Replaying the tail of
 	// the feed into Redis (PutIfNewer: a no-op where Redis is current)
@@ -219,9 +235,12 @@ func (s *Store) rebase(ctx context.Context) error {
 // replays into Redis.
 const startupReplay = 1000
 
+// advance records that every change up to rev is applied (and so
+// announced).
 func (s *Store) advance(rev int64) {
 	s.mu.Lock()
 	s.applied = max(s.applied, rev)
+	s.lru.SetKnown(max(s.lru.Known(), s.applied))
 	s.mu.Unlock()
 }
 
@@ -229,9 +248,9 @@ func (s *Store) advance(rev int64) {
 // against racing fills, and refreshed where this sidecar caches the id.
 func (s *Store) applyChange(c flagcache.Change) {
 	if c.Op == flagcache.OpUpsert && c.Flag != nil {
-		s.lru.replaceIfCached(c.ID, s.newEntry(c.Flag)) // before announce drops it
+		s.lru.ReplaceIfCached(c.ID, s.newEntry(c.Flag)) // before Announce drops it
 	}
-	s.lru.announce(c.ID, c.Version, s.opts.FloorTTL)
+	s.lru.Announce(c.ID, c.Version, c.Revision)
 	s.group.Forget(string(c.ID))
 }
 

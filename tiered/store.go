@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/vcache"
 	"github.com/flagcache/flagcache/invalidation"
 	"github.com/flagcache/flagcache/rediskv"
 )
@@ -48,9 +49,17 @@ type Options struct {
 	// CacheTimeout bounds each Redis call; default 100ms. The client
 	// should also have short dial/read/write timeouts.
 	CacheTimeout time.Duration
-	// FloorTTL is how long an announced version is remembered against
-	// racing fills; default 30s (must exceed LoadTimeout).
+	// FloorTTL is ignored.
+	//
+	// Deprecated: announced versions are no longer forgotten after a
+	// delay (a Redis that moves backwards could otherwise be served once
+	// they lapse); MaxVersions bounds them instead.
 	FloorTTL time.Duration
+	// MaxVersions bounds how many ids' newest versions are remembered
+	// (against racing fills and a Redis that moved backwards); default
+	// max(4 × LRUSize, 100,000). Past it, the least recently written ids'
+	// Redis copies are checked at the source.
+	MaxVersions int
 	// ResyncInterval: how often the change feed is checked for writes no
 	// invalidation announced; default 30s, negative disables.
 	ResyncInterval time.Duration
@@ -79,14 +88,10 @@ func (o *Options) setDefaults() {
 	def(&o.NegativeTTL, 5*time.Second)
 	def(&o.LoadTimeout, 5*time.Second)
 	def(&o.CacheTimeout, 100*time.Millisecond)
-	def(&o.FloorTTL, 30*time.Second)
 	def(&o.ResyncInterval, 30*time.Second)
 	def(&o.BreakerCooldown, time.Second)
 	if o.BreakerFailures <= 0 {
 		o.BreakerFailures = 3
-	}
-	if o.FloorTTL < 2*o.LoadTimeout {
-		o.FloorTTL = 2 * o.LoadTimeout
 	}
 	if o.Origin == "" {
 		b := make([]byte, 8)
@@ -114,6 +119,7 @@ type Store struct {
 
 	onChange    atomic.Pointer[func()]
 	sourceDown  atomic.Bool // the last source call failed as unavailable
+	sourceRev   atomic.Int64
 	redisBehind atomic.Bool // redisSince >= 0
 
 	// Invalidation bookkeeping, see repair.go.
@@ -142,7 +148,7 @@ func New(source flagcache.Store, opts Options) *Store {
 		cache:      opts.Cache,
 		pub:        opts.Publisher,
 		opts:       opts,
-		lru:        newLRU(opts.LRUSize, opts.LRUShards, opts.LRUTTL),
+		lru:        newLRU(opts.LRUSize, opts.LRUShards, opts.MaxVersions, opts.LRUTTL),
 		breaker:    newBreaker(opts.BreakerFailures, opts.BreakerCooldown),
 		log:        opts.Logger,
 		applied:    -1,
@@ -151,6 +157,7 @@ func New(source flagcache.Store, opts Options) *Store {
 		redisCh:    make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
+	s.sourceRev.Store(-1)
 	s.clock = newCoarseClock(5 * time.Millisecond)
 	s.lru.now = s.clock.now
 	s.obs = newObserver(opts.MeterProvider, opts.TracerProvider, s)
@@ -242,7 +249,7 @@ func (s *Store) load(ctx context.Context, id flagcache.ID) (flagcache.Hit, error
 			return s.loadFailed(id, r.Err)
 		}
 		l := r.Val.(loaded)
-		if l.e.version < s.lru.floor(id) && attempt < 3 {
+		if l.e.version < s.lru.Floor(id) && attempt < 3 {
 			s.group.Forget(string(id))
 			continue
 		}
@@ -254,7 +261,7 @@ func (s *Store) load(ctx context.Context, id flagcache.ID) (flagcache.Hit, error
 // unreachable: a stale value beats none for a flag store.
 func (s *Store) loadFailed(id flagcache.ID, err error) (flagcache.Hit, error) {
 	if errors.Is(err, flagcache.ErrUnavailable) {
-		if e, ok := s.lru.getExpired(id); ok && !e.negative() && e.version >= s.lru.floor(id) {
+		if e, ok := s.lru.Peek(id); ok && !e.negative() && e.version >= s.lru.Floor(id) {
 			s.obs.staleServed.Add(1)
 			return flagcache.Hit{Stored: e.stored, Body: e.body, Tier: flagcache.TierLRU, Stale: true}, nil
 		}
@@ -267,8 +274,8 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 	if e, ok := s.lru.get(id); ok { // filled while we queued
 		return loaded{e, flagcache.TierLRU}, nil
 	}
-	epoch, trusted := s.fillEpoch()
-	floor := s.lru.floor(id) // before the reads: what they are at least as new as
+	tok, trusted := s.fillToken()
+	floor := s.lru.Floor(id) // before the reads: what they are at least as new as
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.LoadTimeout)
 	defer cancel()
 	ctx, span := s.obs.tracer.Start(ctx, "tiered.load", trace.WithAttributes(attribute.String("flag.id", string(id))))
@@ -278,7 +285,7 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 	if ok {
 		span.SetAttributes(attribute.String("tier", string(flagcache.TierRedis)))
 		if trusted {
-			s.lru.install(id, e, epoch)
+			s.lru.Install(tok, id, e)
 		}
 		return loaded{e, flagcache.TierRedis}, nil
 	}
@@ -295,13 +302,15 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 		s.fillRedis(ctx, rediskv.Entry{ID: id, Version: e.version, Flag: e.stored})
 	}
 	if trusted {
-		s.lru.install(id, e, epoch)
+		s.lru.Install(tok, id, e)
 	}
 	return loaded{e, flagcache.TierSource}, nil
 }
 
 // fromRedis returns the Redis copy of id when Redis answers, has one, and
-// it is not older than an announced version; failed reports a Redis error.
+// the versions this store knows vouch for it (Redis may have moved
+// backwards: a restart from an old snapshot, a lagging replica promoted, an
+// eviction and a slow fill); failed reports a Redis error.
 func (s *Store) fromRedis(ctx context.Context, id flagcache.ID) (e *entry, ok, failed bool) {
 	if s.cache == nil || !s.breaker.allow() {
 		return nil, false, s.cache != nil
@@ -310,7 +319,7 @@ func (s *Store) fromRedis(ctx context.Context, id flagcache.ID) (e *entry, ok, f
 	defer cancel()
 	ce, ok, err := s.cache.Get(ctx, id)
 	s.redisResult(err)
-	if err != nil || !ok || ce.Version < s.lru.floor(id) {
+	if err != nil || !ok || !s.lru.Accepts(id, ce.Version, entryRevision(ce)) {
 		s.obs.redisMisses.Add(1)
 		return nil, false, err != nil
 	}
@@ -331,6 +340,8 @@ func (s *Store) fromSource(ctx context.Context, id flagcache.ID, floor int64) (*
 	s.sourceResult(err)
 	switch {
 	case err == nil:
+		// Known from now on: Redis copies older than it are refused.
+		s.lru.Announce(id, st.Version, st.Revision)
 		return s.newEntry(st), nil
 	case errors.Is(err, flagcache.ErrNotFound):
 		return s.negativeEntry(floor), nil
@@ -350,6 +361,15 @@ func (s *Store) fillRedis(ctx context.Context, ce rediskv.Entry) {
 	s.redisResult(err)
 }
 
+// entryRevision is the revision a Redis entry was written at; 0 for a
+// tombstone, which does not carry it.
+func entryRevision(ce rediskv.Entry) int64 {
+	if ce.Flag == nil {
+		return 0
+	}
+	return ce.Flag.Revision
+}
+
 func (s *Store) newEntry(st *flagcache.Stored) *entry {
 	body := st.AppendJSON(nil) // as stored: never refused for its nesting
 	return &entry{stored: st, body: body, version: st.Version, expires: s.lru.now() + int64(s.opts.LRUTTL)}
@@ -359,15 +379,15 @@ func (s *Store) negativeEntry(version int64) *entry {
 	return &entry{version: version, expires: s.lru.now() + int64(s.opts.NegativeTTL)}
 }
 
-// fillEpoch returns the LRU epoch at the start of a fill and whether fills
+// fillToken returns the LRU token of a fill starting now and whether fills
 // may be cached at all: not while there is no baseline revision (at start,
 // after a purge), since a missed invalidation could not then be detected.
-func (s *Store) fillEpoch() (uint64, bool) {
-	epoch := s.lru.epoch.Load()
+func (s *Store) fillToken() (vcache.Token, bool) {
+	tok := s.lru.Begin()
 	s.mu.Lock()
 	trusted := s.applied >= 0
 	s.mu.Unlock()
-	return epoch, trusted
+	return tok, trusted
 }
 
 // sourceResult tracks whether the source answers, for the stale marker.
@@ -415,7 +435,7 @@ func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.
 	if len(missing) == 0 {
 		return out, nil
 	}
-	epoch, trusted := s.fillEpoch()
+	tok, trusted := s.fillToken()
 	got, err := s.source.GetMany(ctx, missing)
 	s.sourceResult(err)
 	if err != nil {
@@ -423,7 +443,7 @@ func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.
 	}
 	for id, st := range got {
 		out[id] = st
-		if trusted && !s.lru.install(id, s.newEntry(st), epoch) {
+		if trusted && !s.lru.Install(tok, id, s.newEntry(st)) {
 			if cur, ok := s.lru.get(id); ok && !cur.negative() && cur.version > st.Version {
 				out[id] = cur.stored // a newer version was announced and cached meanwhile
 			}

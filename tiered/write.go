@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/vcache"
 	"github.com/flagcache/flagcache/invalidation"
 	"github.com/flagcache/flagcache/rediskv"
 )
@@ -28,7 +29,7 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 		var conflict *flagcache.VersionConflictError
 		if errors.As(err, &conflict) {
 			// Our copy may be the stale one the caller read.
-			s.lru.announce(conflict.ID, conflict.Actual, s.opts.FloorTTL)
+			s.lru.Announce(conflict.ID, conflict.Actual, vcache.UnknownRevision)
 		}
 		return nil, err
 	}
@@ -43,7 +44,7 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err != nil {
 		var conflict *flagcache.VersionConflictError
 		if errors.As(err, &conflict) {
-			s.lru.announce(conflict.ID, conflict.Actual, s.opts.FloorTTL)
+			s.lru.Announce(conflict.ID, conflict.Actual, vcache.UnknownRevision)
 		}
 		return flagcache.Change{}, err
 	}
@@ -68,16 +69,16 @@ func (s *Store) afterWrite(c flagcache.Change) {
 
 	s.putRedis(ctx, c)
 	s.publish(ctx, c)
-	epoch, trusted := s.fillEpoch()
-	s.lru.announce(c.ID, c.Version, s.opts.FloorTTL)
+	tok, trusted := s.fillToken()
+	s.lru.Announce(c.ID, c.Version, c.Revision)
 	s.group.Forget(string(c.ID))
 	if !trusted {
 		return
 	}
 	if c.Op == flagcache.OpDelete {
-		s.lru.install(c.ID, s.negativeEntry(c.Version), epoch)
+		s.lru.Install(tok, c.ID, s.negativeEntry(c.Version))
 	} else {
-		s.lru.install(c.ID, s.newEntry(c.Flag), epoch)
+		s.lru.Install(tok, c.ID, s.newEntry(c.Flag))
 	}
 }
 

@@ -150,17 +150,6 @@ func (c *Cache) PutIfNewer(ctx context.Context, e Entry) (installed bool, err er
 	return n == 1, nil
 }
 
-// Invalidate removes the entry of id, whatever its version.
-func (c *Cache) Invalidate(ctx context.Context, id flagcache.ID) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := id.Validate(); err != nil {
-		return err
-	}
-	return translate(ctx, c.client.Del(ctx, c.key(id)).Err())
-}
-
 // An entry's value is a header the script reads without decoding JSON,
 // "v=<version>;d=<0|1>;", followed by the Stored JSON of a flag or nothing
 // for a tombstone.

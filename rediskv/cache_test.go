@@ -62,7 +62,6 @@ func wantEntry(t testing.TB, c *rediskv.Cache, id flagcache.ID, want rediskv.Ent
 func TestCacheRoundTrip(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv *server) {
 		c := newCache(t, srv, rediskv.CacheOptions{})
-		ctx := context.Background()
 		wantEntry(t, c, "checkout", rediskv.Entry{}, false)
 
 		v1, v2 := flagAt(t, "checkout", 1), flagAt(t, "checkout", 2)
@@ -76,12 +75,6 @@ func TestCacheRoundTrip(t *testing.T) {
 		mustPut(t, c, tombstoneAt("checkout", 3), true)
 		wantEntry(t, c, "checkout", tombstoneAt("checkout", 3), true)
 		mustPut(t, c, v2, false)
-
-		if err := c.Invalidate(ctx, "checkout"); err != nil {
-			t.Fatal(err)
-		}
-		wantEntry(t, c, "checkout", rediskv.Entry{}, false)
-		mustPut(t, c, v1, true) // invalidation forgets the version
 	})
 }
 
@@ -317,6 +310,5 @@ func cacheCalls(ctx context.Context, c *rediskv.Cache) map[string]error {
 	_, _, out["Get"] = c.Get(ctx, "a")
 	_, out["GetMany"] = c.GetMany(ctx, []flagcache.ID{"a", "b"})
 	_, out["PutIfNewer"] = c.PutIfNewer(ctx, tombstoneAt("a", 9))
-	out["Invalidate"] = c.Invalidate(ctx, "a")
 	return out
 }

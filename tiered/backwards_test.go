@@ -50,6 +50,9 @@ func TestRedisMovedBackwards(t *testing.T) {
 			resyncs := b.Stats().Resyncs
 			tiered.AdvanceClock(b.Store, time.Hour)
 			eventually(t, "B to resync", func() bool { return b.Stats().Resyncs > resyncs+1 })
+			if got, err := b.GetMany(ctx(t), []flagcache.ID{"f"}); err != nil || got["f"] == nil || got["f"].Version != 2 {
+				t.Fatalf("a batch through B: %v, %v; want version 2", got["f"], err)
+			}
 			for i := range 3 {
 				h, err := b.GetHit(ctx(t), "f")
 				if err != nil || h.Stored.Version != 2 {

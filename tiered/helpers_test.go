@@ -21,8 +21,9 @@ import (
 // be reached does) or paused on Get.
 type countingSource struct {
 	flagcache.Store
-	gets atomic.Int64
-	down atomic.Bool
+	gets     atomic.Int64
+	getManys atomic.Int64
+	down     atomic.Bool
 }
 
 var errInjected = flagcache.Unavailable(errSourceDown{})
@@ -40,6 +41,7 @@ func (c *countingSource) Get(ctx context.Context, id flagcache.ID) (*flagcache.S
 }
 
 func (c *countingSource) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
+	c.getManys.Add(1)
 	if c.down.Load() {
 		return nil, errInjected
 	}

@@ -412,46 +412,6 @@ func (s *Store) redisResult(err error) {
 	}
 }
 
-// GetMany implements flagcache.Store: LRU hits first, the rest from the
-// source in one call.
-func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
-	if err := flagcache.ValidateIDs(ids); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	out := make(map[flagcache.ID]*flagcache.Stored, len(ids))
-	var missing []flagcache.ID
-	for _, id := range ids {
-		if e, ok := s.lru.get(id); ok {
-			if !e.negative() {
-				out[id] = e.stored
-			}
-			continue
-		}
-		missing = append(missing, id)
-	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	tok, trusted := s.fillToken()
-	got, err := s.source.GetMany(ctx, missing)
-	s.sourceResult(err)
-	if err != nil {
-		return nil, err
-	}
-	for id, st := range got {
-		out[id] = st
-		if trusted && !s.lru.Install(tok, id, s.newEntry(st)) {
-			if cur, ok := s.lru.get(id); ok && !cur.negative() && cur.version > st.Version {
-				out[id] = cur.stored // a newer version was announced and cached meanwhile
-			}
-		}
-	}
-	return out, nil
-}
-
 // Exists implements flagcache.Store through Get, so it is cached too.
 func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 	_, err := s.Get(ctx, id)

@@ -72,6 +72,7 @@ func TestSourceNotificationServesForeignWrite(t *testing.T) {
 	if got, err := n.Get(ctx(t), "foreign"); err != nil || got.Version != 1 {
 		t.Fatalf("Get: %+v, %v", got, err)
 	}
+	waitStarted(t, n)
 	st, err := src.Store.Update(ctx(t), def, 1) // behind the sidecar's back
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +101,7 @@ func TestSourceNotificationsRetried(t *testing.T) {
 	if got, err := n.Get(ctx(t), "missed"); err != nil || got.Version != 1 {
 		t.Fatalf("Get: %+v, %v", got, err)
 	}
+	waitStarted(t, n)
 	if _, err := src.Store.Update(ctx(t), def, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -111,4 +113,11 @@ func TestSourceNotificationsRetried(t *testing.T) {
 	if got := src.listens.Load(); got < 3 {
 		t.Errorf("listens: %d, want ≥ 3 (two failures, then one that works)", got)
 	}
+}
+
+// waitStarted waits for the repair the store runs as it starts, so a
+// later write can only reach it through a notification.
+func waitStarted(t *testing.T, n *node) {
+	t.Helper()
+	eventually(t, "the first repair", func() bool { return n.Stats().Resyncs > 0 })
 }

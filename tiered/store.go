@@ -424,34 +424,39 @@ func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 	return false, err
 }
 
-// List, Count, ModifiedSince and Changes go to the source.
+// List, Count, ModifiedSince and Changes go to the source, each bounded by
+// LoadTimeout: a source that stops answering (a half-open connection)
+// fails the call as unavailable instead of hanging it.
 
 // List implements flagcache.Store.
 func (s *Store) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stored, error) {
-	out, err := s.source.List(ctx, q)
-	s.sourceResult(err)
-	return out, err
+	return bounded(s, ctx, func(ctx context.Context) ([]*flagcache.Stored, error) { return s.source.List(ctx, q) })
 }
 
 // Count implements flagcache.Store.
 func (s *Store) Count(ctx context.Context, q flagcache.Query) (int, error) {
-	n, err := s.source.Count(ctx, q)
-	s.sourceResult(err)
-	return n, err
+	return bounded(s, ctx, func(ctx context.Context) (int, error) { return s.source.Count(ctx, q) })
 }
 
 // ModifiedSince implements flagcache.Store.
 func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
-	out, err := s.source.ModifiedSince(ctx, t)
-	s.sourceResult(err)
-	return out, err
+	return bounded(s, ctx, func(ctx context.Context) ([]*flagcache.Stored, error) { return s.source.ModifiedSince(ctx, t) })
 }
 
 // Changes implements flagcache.Store.
 func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
-	feed, err := s.source.Changes(ctx, after, limit)
+	return bounded(s, ctx, func(ctx context.Context) (*flagcache.ChangeFeed, error) { return s.source.Changes(ctx, after, limit) })
+}
+
+func bounded[T any](s *Store, ctx context.Context, call func(context.Context) (T, error)) (T, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.opts.LoadTimeout)
+	defer cancel()
+	v, err := call(cctx)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil && !errors.Is(err, flagcache.ErrUnavailable) {
+		err = flagcache.Unavailable(err)
+	}
 	s.sourceResult(err)
-	return feed, err
+	return v, err
 }
 
 // Compact passes through to a source that implements flagcache.Compactor.

@@ -6,17 +6,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/internal/vcache"
 )
-
-// announceTTL is how long the cache remembers the newest version the watch
-// announced for an id, to refuse a fill that read an older one. A fill
-// that races an event is one request long, far shorter than this.
-const announceTTL = 5 * time.Minute
 
 // entry is a cached read: a flag, or (stored nil) its absence at version
 // (the tombstone's version, or 0 when the daemon just said not found).
@@ -24,6 +17,9 @@ type entry struct {
 	stored  *flagcache.Stored
 	version int64
 }
+
+// Version implements vcache.Versioned.
+func (e entry) Version() int64 { return e.version }
 
 func entryOf(s *flagcache.Stored) entry {
 	if s == nil {
@@ -36,13 +32,8 @@ func entryOf(s *flagcache.Stored) entry {
 // answer is installed only if no purge happened meanwhile and the cache
 // was coherent when the read began.
 type fillToken struct {
-	epoch uint64
-	ok    bool
-}
-
-type announcement struct {
-	version int64
-	at      time.Time
+	tok vcache.Token
+	ok  bool
 }
 
 // Refresh states of an id whose cached copy an event dropped.
@@ -51,17 +42,21 @@ const (
 	refreshInFlight
 )
 
-// localCache is the client's in-process cache. Every field is guarded by
-// mu; the counters are atomic so Stats does not take it.
+// localCache is the client's in-process cache: the versioned cache of
+// internal/vcache (install-if-newer, announced versions, fill tokens,
+// purge), the same core as tiered's LRU. The other fields are guarded by
+// mu (taken before the core's own locks); the counters are atomic so
+// Stats does not take it.
 type localCache struct {
+	vc *vcache.Cache[entry]
+
 	mu         sync.Mutex
-	lru        *simplelru.LRU[flagcache.ID, entry]
-	announced  map[flagcache.ID]announcement
 	refreshing map[flagcache.ID]int
-	coherent   bool   // the watch stream is open: entries are current
-	epoch      uint64 // bumped by each purge
-	revision   int64  // the last event applied
-	sincePrune int
+	// coherent: the watch stream is open and its backlog, up to the
+	// revision the daemon had when it opened, is applied: entries are
+	// current.
+	coherent bool
+	revision int64 // the last event applied
 
 	wake  chan struct{} // the refresher has work
 	watch *watchLoop
@@ -70,10 +65,8 @@ type localCache struct {
 }
 
 func newLocalCache(size int) *localCache {
-	lru, _ := simplelru.NewLRU[flagcache.ID, entry](size, nil) // size > 0: no error
 	return &localCache{
-		lru:        lru,
-		announced:  map[flagcache.ID]announcement{},
+		vc:         vcache.New[entry](vcache.Options{Size: size}),
 		refreshing: map[flagcache.ID]int{},
 		wake:       make(chan struct{}, 1),
 	}
@@ -83,8 +76,9 @@ func newLocalCache(size int) *localCache {
 func (c *Client) startCache() {
 	lc := c.cache
 	lc.watch = &watchLoop{c: c, cursor: FromNow,
-		onEvent: func(_ context.Context, ev Event) bool { lc.apply(ev); return true },
-		onState: lc.setCoherent,
+		onEvent:    func(_ context.Context, ev Event) bool { lc.apply(ev); return true },
+		onState:    func(bool) { lc.setCoherent(false) },
+		onCaughtUp: func() { lc.setCoherent(true) },
 	}
 	c.wg.Add(2)
 	go func() {
@@ -103,7 +97,7 @@ func (lc *localCache) get(id flagcache.ID) (entry, bool) {
 	var e entry
 	ok := lc.coherent
 	if ok {
-		e, ok = lc.lru.Get(id)
+		e, ok = lc.vc.Get(id, always)
 	}
 	lc.mu.Unlock()
 	if ok {
@@ -116,41 +110,26 @@ func (lc *localCache) get(id flagcache.ID) (entry, bool) {
 
 // peek returns the cached entry for id, coherent or not (for serving a
 // stale copy when the daemon cannot be reached).
-func (lc *localCache) peek(id flagcache.ID) (entry, bool) {
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	return lc.lru.Peek(id)
-}
+func (lc *localCache) peek(id flagcache.ID) (entry, bool) { return lc.vc.Peek(id) }
+
+func always(entry) bool { return true }
 
 func (lc *localCache) beginFill() fillToken {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	return fillToken{epoch: lc.epoch, ok: lc.coherent}
+	return fillToken{tok: lc.vc.Begin(), ok: lc.coherent}
 }
 
-// install caches e for id unless a purge happened since tok, the watch
-// announced a newer version, or the cache holds one at least as new.
+// install caches e for id unless the cache was not coherent when the fill
+// began, a purge happened since, the watch announced a newer version, or
+// the cache holds a newer one.
 func (lc *localCache) install(tok fillToken, id flagcache.ID, e entry) {
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	if !tok.ok || tok.epoch != lc.epoch {
-		return
+	if tok.ok && lc.vc.Install(tok.tok, id, e) {
+		lc.fills.Add(1)
 	}
-	if a, ok := lc.announced[id]; ok && e.version < a.version {
-		return
-	}
-	if cur, ok := lc.lru.Peek(id); ok && cur.version >= e.version {
-		return
-	}
-	lc.lru.Add(id, e)
-	lc.fills.Add(1)
 }
 
-func (lc *localCache) drop(id flagcache.ID) {
-	lc.mu.Lock()
-	lc.lru.Remove(id)
-	lc.mu.Unlock()
-}
+func (lc *localCache) drop(id flagcache.ID) { lc.vc.Remove(id) }
 
 // apply takes one watch event: a newer version drops the cached copy (a
 // delete leaves a tombstone in its place, an upsert queues a refresh so a
@@ -161,37 +140,24 @@ func (lc *localCache) apply(ev Event) {
 	lc.events.Add(1)
 	lc.revision = ev.Revision
 	if ev.Op == OpResync {
-		lc.lru.Purge()
-		clear(lc.announced)
+		lc.vc.Purge() // the versions announced stay: they only protect
 		clear(lc.refreshing)
-		lc.epoch++
 		lc.purges.Add(1)
 		return
 	}
-	if a, ok := lc.announced[ev.ID]; !ok || a.version < ev.Version {
-		lc.announced[ev.ID] = announcement{version: ev.Version, at: time.Now()}
+	cur, cached := lc.vc.Peek(ev.ID)
+	if cached && cur.version < ev.Version && ev.Op == flagcache.OpDelete {
+		lc.vc.ReplaceIfCached(ev.ID, entry{version: ev.Version}) // a tombstone in its place
 	}
-	cur, cached := lc.lru.Peek(ev.ID)
+	lc.vc.Announce(ev.ID, ev.Version, ev.Revision) // drops older copies
 	switch {
 	case cached && cur.version < ev.Version:
 		lc.invalidations.Add(1)
-		if ev.Op == flagcache.OpDelete {
-			lc.lru.Add(ev.ID, entry{version: ev.Version})
-			return
+		if ev.Op == flagcache.OpUpsert {
+			lc.queueRefresh(ev.ID)
 		}
-		lc.lru.Remove(ev.ID)
-		lc.queueRefresh(ev.ID)
 	case !cached && lc.refreshing[ev.ID] != 0 && ev.Op == flagcache.OpUpsert:
 		lc.queueRefresh(ev.ID) // written again while its refresh was pending
-	}
-	if lc.sincePrune++; lc.sincePrune >= 1024 {
-		lc.sincePrune = 0
-		cutoff := time.Now().Add(-announceTTL)
-		for id, a := range lc.announced {
-			if a.at.Before(cutoff) {
-				delete(lc.announced, id)
-			}
-		}
 	}
 }
 
@@ -226,14 +192,14 @@ func (c *Client) refresher() {
 			if st != refreshQueued {
 				continue
 			}
-			if cur, ok := lc.lru.Peek(id); ok && cur.version >= lc.announced[id].version {
+			if cur, ok := lc.vc.Peek(id); ok && cur.version >= lc.vc.Floor(id) {
 				delete(lc.refreshing, id) // a write through this client put it back
 				continue
 			}
 			lc.refreshing[id] = refreshInFlight
 			ids = append(ids, id)
 		}
-		tok := fillToken{epoch: lc.epoch, ok: lc.coherent}
+		tok := fillToken{tok: lc.vc.Begin(), ok: lc.coherent}
 		lc.mu.Unlock()
 		slices.Sort(ids)
 		for chunk := range slices.Chunk(ids, MaxPage) {
@@ -271,7 +237,7 @@ type Stats struct {
 	Events        uint64 // watch events applied
 	Reconnects    uint64 // watch streams opened after the first
 	Entries       int    // cached flags and tombstones
-	Connected     bool   // the watch stream is open: reads may be local
+	Connected     bool   // the watch stream is open and its backlog applied: reads may be local
 	Revision      int64  // the revision of the last event applied
 	WatchError    error  // why the last watch stream ended or failed to open
 }
@@ -284,7 +250,7 @@ func (c *Client) Stats() Stats {
 		return Stats{}
 	}
 	lc.mu.Lock()
-	st := Stats{Entries: lc.lru.Len(), Connected: lc.coherent, Revision: lc.revision}
+	st := Stats{Entries: lc.vc.Len(), Connected: lc.coherent, Revision: lc.revision}
 	lc.mu.Unlock()
 	st.Hits, st.Misses, st.Fills = lc.hits.Load(), lc.misses.Load(), lc.fills.Load()
 	st.Invalidations, st.Refreshes, st.Purges = lc.invalidations.Load(), lc.refreshes.Load(), lc.purges.Load()

@@ -104,6 +104,9 @@ type watchLoop struct {
 	onEvent func(ctx context.Context, ev Event) bool
 	// onState, when set, hears when a stream opens and ends.
 	onState func(connected bool)
+	// onCaughtUp, when set, is called once per stream, when the events up
+	// to the revision the daemon had as the stream opened are applied.
+	onCaughtUp func()
 
 	reconnects atomic.Uint64
 	mu         sync.Mutex
@@ -149,9 +152,11 @@ func (w *watchLoop) run(ctx context.Context, first *sseStream) {
 		if errors.Is(err, flagcache.ErrResyncNeeded) {
 			w.resync = true
 		}
-		// A stream that ends as soon as it opens is a failing server:
-		// back off as after a failed connect, not in a tight loop.
-		if time.Since(opened) > time.Second {
+		// A stream that ends as soon as it opens, or says it cannot make
+		// progress, is a failing server: back off as after a failed
+		// connect, not in a tight loop.
+		var streamErr *streamError
+		if time.Since(opened) > time.Second && !errors.As(err, &streamErr) {
 			failures = 0
 		} else {
 			if sleep(ctx, w.c.jitter(failures, 0)) != nil {
@@ -187,12 +192,32 @@ func (w *watchLoop) connect(ctx context.Context) (*sseStream, error) {
 	return s, nil
 }
 
-// pump hands the events of s to onEvent until the stream ends.
+// pump hands the events of s to onEvent until the stream ends, and calls
+// onCaughtUp once its backlog is applied.
 func (w *watchLoop) pump(ctx context.Context, s *sseStream) error {
+	target, err := w.backlogEnd(ctx)
+	if err != nil {
+		return err
+	}
 	for {
+		if target >= 0 && w.cursor >= target {
+			target = -1
+			w.onCaughtUp()
+		}
 		ev, err := s.next()
 		if err != nil {
 			return err
+		}
+		if ev.Op == opPing {
+			if target >= 0 {
+				// The daemon's last write may be a delete compacted out
+				// of the feed: then no event reaches target. Ask whether
+				// anything is left after the cursor.
+				if target, err = w.backlogEnd(ctx); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		if ev.Revision <= w.cursor {
 			continue // a replay of what was already announced
@@ -202,6 +227,24 @@ func (w *watchLoop) pump(ctx context.Context, s *sseStream) error {
 		}
 		w.cursor = ev.Revision
 	}
+}
+
+// backlogEnd returns the revision the stream's events must reach before
+// the backlog is applied: the daemon's current revision, read after the
+// stream opened (so the stream carries every change up to it); -1 when
+// nothing is left after the cursor, or nobody waits for it.
+func (w *watchLoop) backlogEnd(ctx context.Context) (int64, error) {
+	if w.onCaughtUp == nil {
+		return -1, nil
+	}
+	feed, err := w.c.changesPage(ctx, w.cursor, 1)
+	if err != nil {
+		return 0, err
+	}
+	if len(feed.Changes) == 0 {
+		return w.cursor, nil // caught up already
+	}
+	return feed.Revision, nil
 }
 
 func (w *watchLoop) setErr(err error) {
@@ -300,7 +343,10 @@ func (s *sseStream) next() (Event, error) {
 			continue
 		}
 		if line[0] == ':' {
-			continue // a comment: the ping keeps the idle timer fed
+			if name == "" && data.Len() == 0 {
+				return Event{Op: opPing}, nil // a comment: the ping keeps the idle timer fed
+			}
+			continue
 		}
 		field, value, _ := strings.Cut(line, ":")
 		value = strings.TrimPrefix(value, " ")
@@ -318,6 +364,16 @@ func (s *sseStream) next() (Event, error) {
 	}
 }
 
+// opPing is the Op next returns for a comment (the daemon's heartbeat).
+const opPing flagcache.Op = "ping"
+
+// streamError is an "error" event: the daemon's stream cannot make
+// progress (its source does not answer) and closes.
+type streamError struct{ err *Error }
+
+func (e *streamError) Error() string { return e.err.Error() }
+func (e *streamError) Unwrap() error { return e.err }
+
 // parseEvent decodes one dispatched event; ok is false for events that
 // are not changes (ignored, for forward compatibility).
 func parseEvent(name, id, data string) (Event, bool, error) {
@@ -326,6 +382,14 @@ func parseEvent(name, id, data string) (Event, bool, error) {
 	case OpResync:
 		return Event{}, false, &Error{Status: http.StatusGone, Code: "resync_needed",
 			Message: "the watch cursor expired while streaming", cause: flagcache.ErrResyncNeeded}
+	case "error":
+		e := &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the watch stream failed", cause: flagcache.ErrUnavailable}
+		var body errorBody
+		// A body that does not decode still ends the stream.
+		if json.Unmarshal([]byte(data), &body) == nil && body.Error != nil {
+			e.Code, e.Message = body.Error.Code, e.Message+": "+body.Error.Message
+		}
+		return Event{}, false, &streamError{e}
 	default:
 		return Event{}, false, nil
 	}

@@ -200,8 +200,10 @@ func TestUnannouncedWriteRepairsRedis(t *testing.T) {
 		e, ok, err := n.cache.Get(ctx(t), "u")
 		return err == nil && ok && e.Version == 2 && n.Stats().RedisRepaired > before
 	})
-	if got := n.Stats().RedisRepaired - before; got != 1 {
-		t.Errorf("RedisRepaired: got %d more, want 1", got)
+	// The start-up replay may still be counting the create it raced with
+	// (it installed v1 just before the create's own write): 1 or 2.
+	if got := n.Stats().RedisRepaired - before; got < 1 || got > 2 {
+		t.Errorf("RedisRepaired: got %d more, want 1 (2 with the start-up replay's)", got)
 	}
 }
 

@@ -49,11 +49,9 @@ type Options struct {
 	// CacheTimeout bounds each Redis call; default 100ms. The client
 	// should also have short dial/read/write timeouts.
 	CacheTimeout time.Duration
-	// FloorTTL is ignored.
-	//
-	// Deprecated: announced versions are no longer forgotten after a
-	// delay (a Redis that moves backwards could otherwise be served once
-	// they lapse); MaxVersions bounds them instead.
+	// FloorTTL is ignored, and will go: announced versions are no longer
+	// forgotten after a delay (a Redis that moves backwards could
+	// otherwise be served once they lapse); MaxVersions bounds them.
 	FloorTTL time.Duration
 	// MaxVersions bounds how many ids' newest versions are remembered
 	// (against racing fills and a Redis that moved backwards); default

@@ -199,7 +199,10 @@ func (c *Client) refresher() {
 			lc.refreshing[id] = refreshInFlight
 			ids = append(ids, id)
 		}
-		tok := fillToken{tok: lc.vc.Begin(), ok: lc.coherent}
+		// Not gated on coherence: refreshes are queued by the backlog's
+		// own events, before it is all applied, and what they read is
+		// superseded only by later events, which drop it as they apply.
+		tok := fillToken{tok: lc.vc.Begin(), ok: true}
 		lc.mu.Unlock()
 		slices.Sort(ids)
 		for chunk := range slices.Chunk(ids, MaxPage) {

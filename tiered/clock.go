@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// clockResolution is how often the coarse clock ticks. Each tick wakes the
+// process: at 5 ms an idle daemon spent 1.5–3 % of a core on 200 wake-ups
+// a second; at 250 ms it is 4, and TTLs of seconds (60 s, 5 s negative)
+// are still kept to within a quarter of a second.
+const clockResolution = 250 * time.Millisecond
+
 // coarseClock is a wall clock read with one atomic load. time.Now costs
 // 100–160 ns on the virtual machines measured here (docs/benchmarks.md),
 // more than the rest of an LRU hit; TTLs of seconds need no better than

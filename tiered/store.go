@@ -156,7 +156,7 @@ func New(source flagcache.Store, opts Options) *Store {
 		stop:       make(chan struct{}),
 	}
 	s.sourceRev.Store(-1)
-	s.clock = newCoarseClock(5 * time.Millisecond)
+	s.clock = newCoarseClock(clockResolution)
 	s.lru.now = s.clock.now
 	s.obs = newObserver(opts.MeterProvider, opts.TracerProvider, s)
 	// Take the baseline revision now if the source answers, so the LRU

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 
 	"github.com/redis/go-redis/v9"
@@ -33,8 +34,10 @@ func translate(ctx context.Context, err error) error {
 }
 
 // unreachable reports whether err means "this server cannot answer now":
-// a network error, a closed client or exhausted pool, or a server that is
-// loading, read-only, failing over, out of memory or busy with a script.
+// a network error, a closed client or exhausted pool, a server that is
+// loading, read-only, failing over, out of memory or busy with a script,
+// or one that refuses our credentials (WRONGPASS, NOAUTH, NOPERM: a
+// configuration problem of the deployment, not of the request).
 func unreachable(err error) bool {
 	var netErr net.Error
 	switch {
@@ -54,5 +57,22 @@ func unreachable(err error) bool {
 		redis.IsMaxClientsError(err) ||
 		redis.IsOOMError(err) ||
 		redis.IsNoReplicasError(err) ||
-		redis.HasErrorPrefix(err, "BUSY")
+		redis.HasErrorPrefix(err, "BUSY") ||
+		redis.HasErrorPrefix(err, "WRONGPASS") ||
+		redis.HasErrorPrefix(err, "NOAUTH") ||
+		redis.HasErrorPrefix(err, "NOPERM")
+}
+
+// SetLogger routes go-redis's internal log lines (pool and sentinel
+// notices it prints with the log package) through l at level warn, so
+// they are part of the daemon's structured log instead of plain text in
+// it. go-redis's logger is process-wide.
+func SetLogger(l *slog.Logger) {
+	redis.SetLogger(slogAdapter{l})
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	a.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

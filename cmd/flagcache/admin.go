@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/client"
@@ -54,6 +56,7 @@ func (c *cli) dial(k *conn) (*client.Client, error) {
 	if token == "" {
 		token = c.getenv(envToken)
 	}
+	token = strings.TrimSpace(token) // a token file read into the variable ends in a newline
 	opts := []client.Option{client.WithTimeout(*k.timeout)}
 	if token != "" {
 		opts = append(opts, client.WithToken(token))
@@ -108,11 +111,11 @@ func parseIfMatch(s string) (version int64, ok bool, err error) {
 	return n, true, nil
 }
 
-// writeJSON prints v indented.
+// writeJSON prints v compact on one line: definitions are written as they
+// are, never re-indented (indenting a deeply nested value re-parses it and
+// grows with the square of its depth). Pipe through jq to read it.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return json.NewEncoder(w).Encode(v)
 }
 
 func (c *cli) get(ctx context.Context, args []string) error {
@@ -191,24 +194,37 @@ func (c *cli) list(ctx context.Context, args []string) error {
 		if !d.Metadata.UpdatedAt.IsZero() {
 			updated = d.Metadata.UpdatedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, cell(d.Name), d.Kind, d.Status, s.Version,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", cell(string(d.ID)), cell(d.Name), cell(string(d.Kind)), cell(string(d.Status)), s.Version,
 			cell(d.Metadata.Owner), cell(strings.Join(d.Metadata.Tags, ",")), updated)
 	}
 	return tw.Flush()
 }
 
-// cell keeps a table cell on one line and of bounded width.
+// cell keeps a table cell on one line and of bounded width, with every
+// control character (terminal escapes included) replaced.
 func cell(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
+	s = sanitize(s)
+	if utf8.RuneCountInString(s) > 48 {
+		r := []rune(s)
+		return string(r[:47]) + "…"
+	}
+	return s
+}
+
+// sanitize replaces control characters (C0, DEL, C1: ESC starts a terminal
+// escape), bidi overrides and invalid UTF-8 by U+FFFD, so text from the
+// store cannot drive the terminal it is printed on.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
 			return ' '
+		case unicode.IsControl(r), r == utf8.RuneError,
+			r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+			return '\uFFFD'
 		}
 		return r
 	}, s)
-	if len(s) > 48 {
-		return s[:47] + "…"
-	}
-	return s
 }
 
 // readInput reads --file, or stdin when it is "" or "-".

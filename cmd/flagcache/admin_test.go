@@ -163,12 +163,12 @@ func TestAdminCommands(t *testing.T) {
 }
 
 func TestAdminAuth(t *testing.T) {
-	d := startServe(t, map[string]string{"FLAGCACHE_TOKEN": "admin-secret"}, "--source", "memory")
+	d := startServe(t, map[string]string{"FLAGCACHE_TOKEN": "admin-secret-0123456"}, "--source", "memory")
 	wantExit(t, d.cli(t, "", "list"), 1, "missing bearer token")
 	wantExit(t, runAdmin(t, map[string]string{envURL: d.base}, "", "list", "--token", "wrong"), 1, "not valid")
-	d.token = "admin-secret"
+	d.token = "admin-secret-0123456"
 	d.ok(t, checkoutJSON, "create")
-	if r := runAdmin(t, map[string]string{envURL: d.base}, "", "get", "--token", "admin-secret", "new-checkout"); r.code != 0 {
+	if r := runAdmin(t, map[string]string{envURL: d.base}, "", "get", "--token", "admin-secret-0123456", "new-checkout"); r.code != 0 {
 		t.Errorf("get --token: exit %d, %s", r.code, r.stderr)
 	}
 }

@@ -13,7 +13,7 @@ func TestAuth(t *testing.T) {
 	cfg := writeFile(t, dir, "flagcache.toml", `
 [[auth.tokens]]
 scope = "read"
-value = "read-secret"
+value = "read-secret-0123456"
 
 [[auth.tokens]]
 scope = "write"
@@ -43,12 +43,12 @@ file = "`+tokenFile+`"
 		{"token prefix", "Bearer read-secre", "GET", "/v1/flags", "", 401, "unauthenticated"},
 		{"basic auth", "Basic cmVhZC1zZWNyZXQ=", "GET", "/v1/flags", "", 401, "unauthenticated"},
 		{"empty bearer", "Bearer ", "GET", "/v1/flags", "", 401, "unauthenticated"},
-		{"read token on a read", "Bearer read-secret", "GET", "/v1/flags", "", 200, ""},
-		{"read token, lower-case scheme", "bearer read-secret", "GET", "/v1/flags:count", "", 200, ""},
-		{"read token on batchGet", "Bearer read-secret", "POST", "/v1/flags:batchGet", `{"ids":["x"]}`, 200, ""},
-		{"read token on a create", "Bearer read-secret", "POST", "/v1/flags", create, 403, "permission_denied"},
-		{"read token on an update", "Bearer read-secret", "PUT", "/v1/flags/f1", update, 403, "permission_denied"},
-		{"read token on a delete", "Bearer read-secret", "DELETE", "/v1/flags/f1", "", 403, "permission_denied"},
+		{"read token on a read", "Bearer read-secret-0123456", "GET", "/v1/flags", "", 200, ""},
+		{"read token, lower-case scheme", "bearer read-secret-0123456", "GET", "/v1/flags:count", "", 200, ""},
+		{"read token on batchGet", "Bearer read-secret-0123456", "POST", "/v1/flags:batchGet", `{"ids":["x"]}`, 200, ""},
+		{"read token on a create", "Bearer read-secret-0123456", "POST", "/v1/flags", create, 403, "permission_denied"},
+		{"read token on an update", "Bearer read-secret-0123456", "PUT", "/v1/flags/f1", update, 403, "permission_denied"},
+		{"read token on a delete", "Bearer read-secret-0123456", "DELETE", "/v1/flags/f1", "", 403, "permission_denied"},
 		{"write token (file) on a write", "Bearer file-write-secret", "POST", "/v1/flags", create, 201, ""},
 		{"write token (file) on a read", "Bearer file-write-secret", "GET", "/v1/flags/f1", "", 200, ""},
 		{"write token (env) on a write", "Bearer env-write-secret", "PUT", "/v1/flags/f1", update, 200, ""},

@@ -211,9 +211,9 @@ func runStale(t *testing.T, s *sdk, d *testDaemon) {
 
 func testOpenFeature(t *testing.T, env map[string]string) {
 	d, _ := startOFREP(t, env)
-	s := startSDK(t, d.base, "read-token")
+	s := startSDK(t, d.base, "read-token-0123456789")
 	runProvider(t, s)
-	runChange(t, s, newClient(t, d.base, client.WithToken("write-token")))
+	runChange(t, s, newClient(t, d.base, client.WithToken("write-token-0123456789")))
 	runStale(t, s, d)
 }
 

@@ -18,15 +18,15 @@ import (
 const ofrepConfig = `
 [[auth.tokens]]
 scope = "write"
-value = "write-token"
+value = "write-token-0123456789"
 
 [[auth.tokens]]
 scope = "read"
-value = "read-token"
+value = "read-token-0123456789"
 
 [[auth.tokens]]
 scope = "read"
-value = "bound-token"
+value = "bound-token-0123456789"
 environment = "production"
 
 [ofrep]
@@ -39,8 +39,8 @@ func startOFREP(t *testing.T, env map[string]string) (*testDaemon, ofreptest.Tar
 	t.Helper()
 	cfg := writeFile(t, t.TempDir(), "flagcache.toml", ofrepConfig)
 	d := startServe(t, env, "--config", cfg)
-	d.token = "write-token"
-	writer := newClient(t, d.base, client.WithToken("write-token"))
+	d.token = "write-token-0123456789"
+	writer := newClient(t, d.base, client.WithToken("write-token-0123456789"))
 	if err := ofreptest.Seed(context.Background(), writer); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func startOFREP(t *testing.T, env map[string]string) (*testDaemon, ofreptest.Tar
 			t.Fatal(err)
 		}
 	}
-	return d, ofreptest.Target{Base: d.base, Token: "read-token", BoundToken: "bound-token", Client: d.client, Write: write}
+	return d, ofreptest.Target{Base: d.base, Token: "read-token-0123456789", BoundToken: "bound-token-0123456789", Client: d.client, Write: write}
 }
 
 func newClient(t *testing.T, base string, opts ...client.Option) *client.Client {

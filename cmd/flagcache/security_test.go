@@ -26,7 +26,7 @@ import (
 func TestSecurity(t *testing.T) {
 	const (
 		writeToken = "sec-write-secret"
-		readToken  = "sec-read-secret"
+		readToken  = "sec-read-secret-1"
 	)
 	env := postgresEnv(t)
 	rdb := redistest.Start(t, redistest.Options{})

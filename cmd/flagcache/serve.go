@@ -16,6 +16,7 @@ import (
 
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/internal/config"
+	"github.com/flagcache/flagcache/rediskv"
 )
 
 // serveFlags are the settings `flagcache serve` takes as flags; every
@@ -34,6 +35,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log, c)
+	rediskv.SetLogger(log) // go-redis's own lines go into the structured log
 	d, err := startDaemon(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -62,9 +62,9 @@ func TestBindRefusal(t *testing.T) {
 		}
 	})
 	t.Run("serve binds 0.0.0.0 with a token", func(t *testing.T) {
-		d := startServe(t, map[string]string{"FLAGCACHE_TOKEN": "tok", "FLAGCACHE_SERVER_LISTEN": "0.0.0.0:0"})
+		d := startServe(t, map[string]string{"FLAGCACHE_TOKEN": "tok-0123456789abcdef", "FLAGCACHE_SERVER_LISTEN": "0.0.0.0:0"})
 		d.base = strings.Replace(d.base, "0.0.0.0", "127.0.0.1", 1)
-		d.token = "tok"
+		d.token = "tok-0123456789abcdef"
 		want(t, d.do(t, "GET", "/v1/flags", ""), 200, "")
 	})
 }

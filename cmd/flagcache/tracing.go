@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/flagcache/flagcache/internal/config"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -21,7 +23,7 @@ import (
 func startTracing(ctx context.Context, endpoint string, res *resource.Resource, log *slog.Logger) (*sdktrace.TracerProvider, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("%q is not a URL such as http://otel-collector:4318", endpoint)
+		return nil, fmt.Errorf("%q is not a URL such as http://otel-collector:4318", config.RedactURL(endpoint))
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/v1/traces"

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,37 +61,80 @@ func (c *cli) export(ctx context.Context, args []string) error {
 		}
 	}
 	slices.SortFunc(flags, flagcache.CompareStored)
-	out := exportFile{Format: exportFormat, ExportedAt: time.Now().UTC().Truncate(time.Second), Revision: feed.Revision,
-		Flags: make([]json.RawMessage, len(flags))}
-	for i, s := range flags {
-		if out.Flags[i], err = json.Marshal(s.Definition); err != nil {
-			return err
-		}
-	}
-	var buf bytes.Buffer
-	if err := writeJSON(&buf, out); err != nil {
-		return err
-	}
+	header := exportFile{Format: exportFormat, ExportedAt: time.Now().UTC().Truncate(time.Second), Revision: feed.Revision}
 	if *file == "" || *file == "-" {
-		_, err = c.stdout.Write(buf.Bytes())
-		return err
+		return streamExport(c.stdout, header, flags)
 	}
-	if err := writeFileAtomic(*file, buf.Bytes()); err != nil {
+	if err := writeExportFile(*file, header, flags); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stderr, "exported %d flags to %s (revision %d)\n", len(flags), *file, feed.Revision)
 	return nil
 }
 
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it over path, so a reader never sees half an export.
-func writeFileAtomic(path string, data []byte) error {
+// streamExport streams an export file: the header, then each definition
+// compact on its own line, as stored (never re-indented).
+func streamExport(w io.Writer, header exportFile, flags []*flagcache.Stored) error {
+	bw := bufio.NewWriter(w)
+	head, err := json.Marshal(header.ExportedAt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(bw, "{\"format\":%q,\"exported_at\":%s,\"revision\":%d,\"flags\":[", header.Format, head, header.Revision)
+	for i, s := range flags {
+		b, err := json.Marshal(s.Definition)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n")
+		bw.Write(b)
+	}
+	bw.WriteString("\n]}\n")
+	return bw.Flush()
+}
+
+// writeExportFile writes an export to path. A regular file (or a new
+// one) is replaced atomically through a temporary file beside it, keeping
+// an existing file's mode; a character device or a pipe (/dev/stdout, a
+// FIFO) is written in place; anything else (a directory, a socket, a
+// block device) is refused. A symbolic link is followed.
+func writeExportFile(path string, header exportFile, flags []*flagcache.Stored) error {
+	mode := os.FileMode(0o644)
+	switch st, err := os.Stat(path); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case st.Mode()&(fs.ModeCharDevice|fs.ModeNamedPipe) != 0:
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		if err := streamExport(f, header, flags); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	case !st.Mode().IsRegular():
+		return usageError{fmt.Sprintf("--file %s is not a regular file (%s): refusing to replace it", path, st.Mode().Type())}
+	default:
+		mode = st.Mode().Perm()
+		if resolved, err := filepath.EvalSymlinks(path); err == nil {
+			path = resolved // replace the link's target, not the link
+		}
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".flagcache-export-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename: nothing
-	if _, err := tmp.Write(data); err != nil {
+	if err := streamExport(tmp, header, flags); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -100,6 +147,10 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// maxImportConcurrency caps import --concurrency: more writes in flight
+// only queue at the daemon (and each is a goroutine here).
+const maxImportConcurrency = 64
 
 // importItem is one flag of an import and what became of it.
 type importItem struct {
@@ -115,13 +166,13 @@ func (c *cli) importFlags(ctx context.Context, args []string) error {
 	k := c.connFlags(fs)
 	file := fs.String("file", "", "read this export `file` (default: stdin)")
 	dryRun := fs.Bool("dry-run", false, "check and plan the import, write nothing")
-	workers := fs.Int("concurrency", 8, "`writes` in flight at once")
+	workers := fs.Int("concurrency", 8, fmt.Sprintf("`writes` in flight at once (1 to %d)", maxImportConcurrency))
 	progressMode := fs.String("progress", "auto", "progress bar: auto (when stdout is a terminal), always or never")
 	if _, err := parseArgs(fs, args, 0, 0, "no arguments"); err != nil {
 		return err
 	}
-	if *workers < 1 {
-		return usageError{"--concurrency must be at least 1"}
+	if *workers < 1 || *workers > maxImportConcurrency {
+		return usageError{fmt.Sprintf("--concurrency %d: use 1 to %d", *workers, maxImportConcurrency)}
 	}
 	var showProgress bool
 	switch *progressMode {
@@ -310,7 +361,7 @@ func (c *cli) importReport(items []*importItem, dryRun bool, took time.Duration)
 				fmt.Fprintln(c.stderr, "failed flags:")
 			}
 			failed++
-			fmt.Fprintf(c.stderr, "  %s: %s\n", it.id, strings.ReplaceAll(it.err.Error(), "\n", " "))
+			fmt.Fprintf(c.stderr, "  %s: %s\n", strconv.Quote(it.id), sanitize(it.err.Error()))
 			continue
 		}
 		counts[it.action]++

@@ -125,13 +125,13 @@ func TestImportErrors(t *testing.T) {
 		`+darkModeJSON+`
 	]`)
 	dry := d.cli(t, "", "import", "--file", file, "--dry-run")
-	wantExit(t, dry, 1, "bad-kind: invalid kind")
+	wantExit(t, dry, 1, `"bad-kind": invalid kind`)
 	if !strings.Contains(dry.stdout, "would create 2, would update 0, would leave 1 unchanged; 3 failed") {
 		t.Errorf("dry run: %q", dry.stdout)
 	}
 	r := d.cli(t, "", "import", "--file", file)
 	wantExit(t, r, 1, "3 of 6 flags failed")
-	for _, want := range []string{"bad-kind: invalid kind", "good: the id is repeated (first at flag #1)", "#5: "} {
+	for _, want := range []string{`"bad-kind": invalid kind`, `"good": the id is repeated (first at flag #1)`, `"#5": `} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("the report lacks %q:\n%s", want, r.stderr)
 		}

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -47,6 +49,8 @@ type Token struct {
 	// Environment, when set, is the environment OFREP evaluations made
 	// with this token use when their context names none.
 	Environment string `toml:"environment"`
+
+	from string // the environment variable it came from, if any
 }
 
 // Source is the source of truth.
@@ -167,7 +171,33 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 type plain Config
 
 // LogValue logs the configuration with its secrets redacted.
-func (c Config) LogValue() slog.Value { return slog.AnyValue(plain(c)) }
+func (c Config) LogValue() slog.Value { return slog.AnyValue(c.redacted()) }
 
 // String formats the configuration with its secrets redacted.
-func (c Config) String() string { return fmt.Sprintf("%+v", plain(c)) }
+func (c Config) String() string { return fmt.Sprintf("%+v", c.redacted()) }
+
+// redacted is c without its secrets: the Secret fields redact themselves;
+// a URL setting's userinfo is replaced here.
+func (c Config) redacted() plain {
+	c.Metrics.OTLPEndpoint = RedactURL(c.Metrics.OTLPEndpoint)
+	return plain(c)
+}
+
+// RedactURL returns a URL with the password of its userinfo replaced by
+// "xxxxx" (and the user kept), for logs and error messages. A value that
+// does not parse as a URL but holds an @ is redacted whole.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") {
+			return redacted
+		}
+		return s
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); !has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	return u.Redacted()
+}

@@ -178,14 +178,16 @@ kind = "postgres"
 dsn_file = %q
 [redis]
 password = "redis-secret"
+[metrics]
+otlp_endpoint = "https://user:otlp-secret@collector:4318"
 `, tokenFile, dsnFile))
-	c := mustLoad(t, file, map[string]string{"FLAGCACHE_TOKEN": "env-token-secret", "FLAGCACHE_READ_TOKEN": "env-read-secret"}, nil)
+	c := mustLoad(t, file, map[string]string{"FLAGCACHE_TOKEN": "env-token-secret", "FLAGCACHE_READ_TOKEN": "env-read-secret-1\n"}, nil)
 
 	var tokens []string
 	for _, tok := range c.Auth.Tokens {
 		tokens = append(tokens, tok.Scope+"="+string(tok.Value))
 	}
-	if got := strings.Join(tokens, " "); got != "read=file-token-secret write=env-token-secret read=env-read-secret" {
+	if got := strings.Join(tokens, " "); got != "read=file-token-secret write=env-token-secret read=env-read-secret-1" {
 		t.Errorf("got tokens %s", got)
 	}
 	if c.Postgres.DSN != "postgres://u:dsn-secret@db/flags" {
@@ -202,5 +204,74 @@ password = "redis-secret"
 	}
 	if !strings.Contains(buf.String(), "[redacted]") {
 		t.Errorf("no redaction marker:\n%s", buf.String())
+	}
+}
+
+// TestTokensTrimmedAndBounded: tokens from every source (inline, file,
+// environment) are trimmed; empty-after-trim and short ones are refused,
+// naming where they came from and not the token.
+func TestTokensTrimmedAndBounded(t *testing.T) {
+	dir := t.TempDir()
+	blank := filepath.Join(dir, "blank")
+	os.WriteFile(blank, []byte("   \n"), 0o600)
+	inline := writeFile(t, `
+[[auth.tokens]]
+scope = "write"
+value = "  inline-token-0123456789\n"
+`)
+	c := mustLoad(t, inline, map[string]string{"FLAGCACHE_TOKEN": "\tenv-token-0123456789\r\n"}, nil)
+	for _, tok := range c.Auth.Tokens {
+		if v := string(tok.Value); v != strings.TrimSpace(v) || v == "" {
+			t.Errorf("token %q is not trimmed", v)
+		}
+	}
+	for _, c := range []struct {
+		name, file string
+		env        map[string]string
+		want       string
+	}{
+		{"short env", "", map[string]string{"FLAGCACHE_TOKEN": "short-tok\n"}, "FLAGCACHE_TOKEN: the token is 9 bytes"},
+		{"blank env", "", map[string]string{"FLAGCACHE_READ_TOKEN": " \n"}, "FLAGCACHE_READ_TOKEN: the token is empty"},
+		{"short inline", writeFile(t, "[[auth.tokens]]\nscope = \"read\"\nvalue = \"abc  \"\n"), nil, "auth.tokens[0]: the token is 3 bytes"},
+		{"blank inline", writeFile(t, "[[auth.tokens]]\nscope = \"read\"\nvalue = \" \"\n"), nil, "auth.tokens[0]: the token is empty"},
+		{"blank file", writeFile(t, fmt.Sprintf("[[auth.tokens]]\nscope = \"read\"\nfile = %q\n", blank)), nil, "is empty"},
+	} {
+		env := c.env
+		_, err := config.Load(c.file, func(k string) string { return env[k] }, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error with %q", c.name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "short-tok") {
+			t.Errorf("%s: the error quotes the token: %v", c.name, err)
+		}
+	}
+}
+
+// TestDSNParseErrorWithheld: a DSN that does not parse (here a raw @ in
+// the password) is named by its setting, and the error quotes nothing of
+// it.
+func TestDSNParseErrorWithheld(t *testing.T) {
+	env := map[string]string{"FLAGCACHE_SOURCE_KIND": "postgres", "FLAGCACHE_POSTGRES_DSN": "postgres://flag:p@ss:w0rd@db:notaport/flags"}
+	_, err := config.Load("", func(k string) string { return env[k] }, nil)
+	if err == nil || !strings.Contains(err.Error(), "postgres.dsn") {
+		t.Fatalf("got %v, want an error naming postgres.dsn", err)
+	}
+	for _, leak := range []string{"ss:w0rd", "p@ss", "notaport"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("the error leaks %q: %v", leak, err)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:pw@collector:4318/v1": "https://user:xxxxx@collector:4318/v1",
+		"https://token@collector:4318":      "https://token:xxxxx@collector:4318",
+		"http://collector:4318":             "http://collector:4318",
+		"::not a url@secret":                "[redacted]",
+	} {
+		if got := config.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

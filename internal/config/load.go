@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Environment variables for tokens; every other setting has its own
@@ -41,10 +42,10 @@ func Load(path string, getenv func(string) string, flags map[string]string) (Con
 		}
 	}
 	if v := getenv(EnvToken); v != "" {
-		c.Auth.Tokens = append(c.Auth.Tokens, Token{Scope: "write", Value: Secret(v)})
+		c.Auth.Tokens = append(c.Auth.Tokens, Token{Scope: "write", Value: Secret(v), from: EnvToken})
 	}
 	if v := getenv(EnvReadToken); v != "" {
-		c.Auth.Tokens = append(c.Auth.Tokens, Token{Scope: "read", Value: Secret(v)})
+		c.Auth.Tokens = append(c.Auth.Tokens, Token{Scope: "read", Value: Secret(v), from: EnvReadToken})
 	}
 	for _, name := range slices.Sorted(maps.Keys(flags)) {
 		s, ok := setting(name)
@@ -71,7 +72,46 @@ func Load(path string, getenv func(string) string, flags map[string]string) (Con
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
-	return c, c.readSecrets()
+	if err := c.readSecrets(); err != nil {
+		return c, err
+	}
+	return c, c.checkSecrets()
+}
+
+// MinTokenLen is the shortest bearer token accepted, in bytes.
+const MinTokenLen = 16
+
+// checkSecrets checks the secrets once every source is read: tokens are
+// trimmed of surrounding white space whatever their source (a Kubernetes
+// secret or an env file often ends in a newline) and must be at least
+// MinTokenLen bytes; a DSN that does not parse is named without the
+// parser's message, which may quote the password.
+func (c *Config) checkSecrets() error {
+	var errs []error
+	for i := range c.Auth.Tokens {
+		t := &c.Auth.Tokens[i]
+		name := fmt.Sprintf("auth.tokens[%d]", i)
+		if t.from != "" {
+			name = t.from
+		}
+		t.Value = Secret(strings.TrimSpace(string(t.Value)))
+		switch {
+		case t.Value == "":
+			errs = append(errs, fmt.Errorf("%s: the token is empty (or only white space)", name))
+		case len(t.Value) < MinTokenLen:
+			errs = append(errs, fmt.Errorf("%s: the token is %d bytes; use at least %d (for example: openssl rand -hex 32)", name, len(t.Value), MinTokenLen))
+		}
+	}
+	if c.Postgres.DSN != "" {
+		if _, err := pgconn.ParseConfig(string(c.Postgres.DSN)); err != nil {
+			setting := "postgres.dsn"
+			if c.Postgres.DSNFile != "" {
+				setting = "postgres.dsn_file"
+			}
+			errs = append(errs, fmt.Errorf("%s: not a valid Postgres connection string (the parser's message is withheld: it may contain the password; percent-encode special characters such as @ in the password)", setting))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // loadFile decodes a TOML file over c. A key that is no setting is an error

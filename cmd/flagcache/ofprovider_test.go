@@ -258,10 +258,10 @@ func TestOpenFeatureEvents(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	cfg := writeFile(t, t.TempDir(), "flagcache.toml", ofrepConfig)
-	other := writeFile(t, t.TempDir(), "other.toml", "[[auth.tokens]]\nscope = \"read\"\nvalue = \"another-token\"\n")
+	other := writeFile(t, t.TempDir(), "other.toml", "[[auth.tokens]]\nscope = \"read\"\nvalue = \"another-token-0123\"\n")
 
 	first := startServe(t, nil, "--config", cfg, "--listen", addr)
-	s := startSDK(t, first.base, "read-token")
+	s := startSDK(t, first.base, "read-token-0123456789")
 	first.stop()
 	s.waitEvent(t, openfeature.ProviderStale, func(openfeature.EventDetails) bool { return true })
 

@@ -81,7 +81,7 @@ func testOFREPChange(t *testing.T, d *testDaemon, tg ofreptest.Target) {
 			t.Fatalf("before the write: got %+v, want STATIC", a)
 		}
 	}
-	writer := newClient(t, d.base, client.WithToken("write-token"))
+	writer := newClient(t, d.base, client.WithToken("write-token-0123456789"))
 	cur, err := writer.Get(context.Background(), "on-bool")
 	if err != nil {
 		t.Fatal(err)

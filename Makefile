@@ -33,9 +33,11 @@ release:
 	done
 	cd $(DIST) && sha256sum flagcache_* > SHA256SUMS && cat SHA256SUMS
 
-# The README's test command.
+# The README's test command: the module, then the Helm chart's render
+# test (a module of its own: Helm stays out of go.mod).
 test:
 	$(GO) test -race ./...
+	cd deploy/helm/rendertest && $(GO) test ./...
 
 # The reliability suite with its full op counts and outage lengths; the
 # figures go into docs/reliability.md. `make test` runs its short version.

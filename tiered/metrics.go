@@ -22,20 +22,21 @@ var tierNames = [numTiers]string{"lru", "redis"}
 // them through observable counters at collection time, so a cache hit pays
 // one atomic add and no allocation.
 type observer struct {
-	redisHits     atomic.Int64
-	redisMisses   atomic.Int64
-	sourceLoads   atomic.Int64
-	shared        atomic.Int64
-	sent          atomic.Int64
-	received      atomic.Int64
-	gaps          atomic.Int64
-	repaired      atomic.Int64
-	purges        atomic.Int64
-	staleServed   atomic.Int64
-	redisErrors   atomic.Int64
-	redisRepaired atomic.Int64
-	resyncs       atomic.Int64
-	notified      atomic.Int64
+	redisHits      atomic.Int64
+	redisMisses    atomic.Int64
+	sourceLoads    atomic.Int64
+	shared         atomic.Int64
+	sent           atomic.Int64
+	received       atomic.Int64
+	gaps           atomic.Int64
+	repaired       atomic.Int64
+	purges         atomic.Int64
+	staleServed    atomic.Int64
+	redisErrors    atomic.Int64
+	redisRepaired  atomic.Int64
+	resyncs        atomic.Int64
+	notified       atomic.Int64
+	repairFailures atomic.Int64
 
 	tracer trace.Tracer
 }
@@ -59,6 +60,7 @@ type Stats struct {
 	AppliedRevision        int64 // every write up to it is reflected here; -1 none yet
 	SourceRevision         int64 // the newest revision heard of (feed, notification, invalidation); -1 none
 	BreakerOpen            bool  // Redis is being skipped
+	RepairFailures         int64 // repairs from the change feed that failed
 	LRULen                 int
 }
 
@@ -76,7 +78,7 @@ func (s *Store) Stats() Stats {
 		InvalidationsSent: o.sent.Load(), InvalidationsReceived: o.received.Load(),
 		Gaps: o.gaps.Load(), Repaired: o.repaired.Load(), Purges: o.purges.Load(),
 		StaleServed: o.staleServed.Load(), RedisErrors: o.redisErrors.Load(),
-		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), Notifications: o.notified.Load(),
+		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), Notifications: o.notified.Load(), RepairFailures: o.repairFailures.Load(),
 		LRULen: s.lru.Len(), AppliedRevision: applied, SourceRevision: s.sourceRev.Load(), BreakerOpen: s.breaker.isOpen(),
 	}
 }
@@ -125,6 +127,7 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, s *Store) *ob
 	single("flagcache.lru.purges", "Purges of the whole LRU.", &o.purges)
 	single("flagcache.stale.served", "Reads served stale while the source was unreachable.", &o.staleServed)
 	single("flagcache.redis.errors", "Failed Redis calls.", &o.redisErrors)
+	single("flagcache.repair.failures", "Repairs from the change feed that failed.", &o.repairFailures)
 	single("flagcache.source.notifications", "Source commit notifications that started a repair.", &o.notified)
 	single("flagcache.redis.repaired", "Writes re-applied to Redis after it missed them.", &o.redisRepaired)
 	_, err := m.Int64ObservableGauge("flagcache.lru.entries", metric.WithDescription("Flags in the LRU."),

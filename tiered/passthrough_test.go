@@ -48,3 +48,37 @@ func TestChangesBoundedWhenSourceHangs(t *testing.T) {
 		t.Fatal("Changes on a hung source did not return")
 	}
 }
+
+// brokenFeed answers Changes with an error that is not "unavailable" (a
+// feed that cannot be read: the LRU cannot be repaired) once broken is set.
+type brokenFeed struct {
+	flagcache.Store
+	broken atomic.Bool
+}
+
+func (b *brokenFeed) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
+	if b.broken.Load() {
+		return nil, errors.New("feed unreadable")
+	}
+	return b.Store.Changes(ctx, after, limit)
+}
+
+// A repair that keeps failing purges the LRU once, not at every retry,
+// and is reported by SyncError (the daemon's /readyz) until it succeeds.
+func TestRepairFailingPurgesOnce(t *testing.T) {
+	src := &brokenFeed{Store: memstore.New(memstore.Options{})}
+	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: 5 * time.Millisecond, BreakerCooldown: time.Millisecond}})
+	if _, err := n.Create(ctx(t), mustFlag(t, "f")); err != nil {
+		t.Fatal(err)
+	}
+	src.broken.Store(true)
+	eventually(t, "repairs to fail in a row", func() bool { return n.Stats().RepairFailures >= 6 })
+	if got := n.Stats().Purges; got != 1 {
+		t.Errorf("purges during one failure episode: %d, want 1", got)
+	}
+	if err := n.SyncError(); err == nil {
+		t.Error("SyncError is nil while repairs fail")
+	}
+	src.broken.Store(false)
+	eventually(t, "a repair to succeed", func() bool { return n.SyncError() == nil })
+}

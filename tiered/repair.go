@@ -3,6 +3,8 @@ package tiered
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -93,6 +95,7 @@ func (s *Store) repairLoop() {
 	}
 	s.kick(s.repairCh) // establish the baseline revision
 	var retry <-chan time.Time
+	failures := 0 // repairs failed in a row: the failure episode
 	for {
 		select {
 		case <-s.stop:
@@ -103,28 +106,81 @@ func (s *Store) repairLoop() {
 		case <-retry:
 		}
 		retry = nil
-		if !s.runRepair() || !s.runRedisRepair() {
-			retry = time.After(s.opts.BreakerCooldown)
+		ok := s.runRepair(failures)
+		if ok {
+			failures = 0
+		} else {
+			failures++
+		}
+		if !ok || !s.runRedisRepair() {
+			retry = time.After(retryDelay(s.opts.BreakerCooldown, failures))
 		}
 	}
 }
 
+// retryDelay is the pause before the next attempt after failures repairs
+// failed in a row: cooldown doubling up to 30 s, jittered so sidecars that
+// failed together do not retry in step.
+func retryDelay(cooldown time.Duration, failures int) time.Duration {
+	d := cooldown
+	for i := 1; i < failures && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
 // runRepair brings the LRU up to the source's revision. When the feed
-// cannot be read it purges the LRU — except when the source is
-// unreachable: then no fresher value exists to be had, cached values are
-// served marked stale, and the repair is retried.
-func (s *Store) runRepair() bool {
+// cannot be read it purges the LRU, once per failure episode (failures is
+// how many repairs failed in a row before this one) — except when the
+// source is unreachable: then no fresher value exists to be had, cached
+// values are served marked stale, and the repair is retried.
+func (s *Store) runRepair(failures int) bool {
 	err := s.repair(context.Background())
+	s.recordRepair(err)
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, flagcache.ErrUnavailable):
 		s.log.Warn("tiered: source unreachable; repair postponed, cached values served as stale", "err", err)
 		return false
+	case failures > 0:
+		s.log.Warn("tiered: repair still failing; the LRU was purged when it began", "failures", failures+1, "err", err)
+		return false
 	}
 	s.log.Error("tiered: repair failed; purging the LRU", "err", err)
 	s.purge()
 	return false
+}
+
+// syncFailing is how many repairs must fail in a row for SyncError to
+// report it.
+const syncFailing = 3
+
+// recordRepair keeps the outcome of a repair for SyncError.
+func (s *Store) recordRepair(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.syncFailures, s.syncErr = 0, nil
+		return
+	}
+	s.obs.repairFailures.Add(1)
+	s.syncFailures++
+	s.syncErr = err
+}
+
+// SyncError reports a Store that cannot keep up with its source: nil
+// while repairs succeed, else the last error once syncFailing repairs
+// failed in a row (for a readiness check; the metric
+// flagcache.repair.failures counts every failure).
+func (s *Store) SyncError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.syncFailures < syncFailing {
+		return nil
+	}
+	return fmt.Errorf("tiered: %d repairs from the change feed failed in a row: %w", s.syncFailures, s.syncErr)
 }
 
 func (s *Store) purge() {

@@ -22,8 +22,9 @@ import (
 )
 
 var (
-	_ flagcache.Store     = (*Store)(nil)
-	_ flagcache.HitReader = (*Store)(nil)
+	_ flagcache.Store              = (*Store)(nil)
+	_ flagcache.HitReader          = (*Store)(nil)
+	_ flagcache.ModifiedSincePager = (*Store)(nil)
 )
 
 // Options configure a Store. Zero values are the documented defaults.
@@ -125,13 +126,16 @@ type Store struct {
 	applied    int64 // every revision ≤ applied is reflected locally; -1 unknown
 	redisSince int64 // Redis may lack writes after this revision; -1 none
 	redisGen   int64 // counts Redis write failures, so a repair knows it saw them all
-	repairCh   chan struct{}
-	redisCh    chan struct{}
-	stop       chan struct{}
-	cancel     context.CancelFunc // ends the background work's context
-	closeOnce  sync.Once
-	wg         sync.WaitGroup
-	sub        *invalidation.Subscriber
+	// syncFailures repairs failed in a row, the last with syncErr.
+	syncFailures int
+	syncErr      error
+	repairCh     chan struct{}
+	redisCh      chan struct{}
+	stop         chan struct{}
+	cancel       context.CancelFunc // ends the background work's context
+	closeOnce    sync.Once
+	wg           sync.WaitGroup
+	sub          *invalidation.Subscriber
 
 	// beforeInstall, when set by tests, runs in a shared load after the
 	// source read and before the result is installed.
@@ -439,6 +443,14 @@ func (s *Store) Count(ctx context.Context, q flagcache.Query) (int, error) {
 // ModifiedSince implements flagcache.Store.
 func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
 	return bounded(s, ctx, func(ctx context.Context) ([]*flagcache.Stored, error) { return s.source.ModifiedSince(ctx, t) })
+}
+
+// ModifiedSincePage implements flagcache.ModifiedSincePager: a source
+// that pages at the source is asked for one page.
+func (s *Store) ModifiedSincePage(ctx context.Context, since time.Time, afterID flagcache.ID, limit int) ([]*flagcache.Stored, error) {
+	return bounded(s, ctx, func(ctx context.Context) ([]*flagcache.Stored, error) {
+		return flagcache.ModifiedSincePage(ctx, s.source, since, afterID, limit)
+	})
 }
 
 // Changes implements flagcache.Store.

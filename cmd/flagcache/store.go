@@ -65,6 +65,11 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 	}
 	store := tiered.New(source, topts)
 	store.OnChange(remote.Notify)
+	// Not ready while the store cannot follow its source's change feed:
+	// it would serve what it cached without news of writes.
+	opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "sync", Check: func(context.Context) error {
+		return store.SyncError()
+	}})
 	stopSubscribing := func() {}
 	if client != nil {
 		stopSubscribing = subscribe(store, client, invalidation.SubscriberOptions{

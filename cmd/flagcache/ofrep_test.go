@@ -7,10 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-feature/go-sdk/openfeature"
+
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/client"
 	"github.com/flagcache/flagcache/internal/ofreptest"
 	"github.com/flagcache/flagcache/internal/pgtest"
+	"github.com/flagcache/flagcache/ofprovider"
 )
 
 // ofrepConfig has a write token, an unbound read token, a read token
@@ -117,6 +120,10 @@ func TestOFREPStale(t *testing.T) {
 	if _, a := tg.Eval(t, "on-bool", tg.BoundToken, `{}`); a.Reason != "STATIC" || a.Metadata["stale"] != nil {
 		t.Fatalf("before the outage: got %+v, want STATIC and not stale", a)
 	}
+	s := startSDK(t, d.base, tg.Token)
+	if v, err := s.of.StringValue(context.Background(), "string-flag", "", ctxProduction); v != "blue" || err != nil {
+		t.Fatalf("provider before the outage: got %q %v", v, err)
+	}
 	pg.Stop()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -133,6 +140,15 @@ func TestOFREPStale(t *testing.T) {
 			t.Fatalf("no stale answer within 15s of stopping Postgres: last %d %s", r.Status, r.Body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The provider: the daemon's watch stream cannot read the feed and ends
+	// with an error event, so the local cache is no longer coherent; reads
+	// go to the daemon, which answers from its cache marked stale.
+	s.waitEvent(t, openfeature.ProviderStale, func(openfeature.EventDetails) bool { return true })
+	got, err := s.of.StringValueDetails(context.Background(), "string-flag", "", ctxProduction)
+	if got.Value != "blue" || got.Reason != ofprovider.StaleReason || got.FlagMetadata["stale"] != true || err != nil {
+		t.Errorf("provider with the source down: got %q reason %q metadata %v err %v, want blue, STALE, stale true",
+			got.Value, got.Reason, got.FlagMetadata, err)
 	}
 	// Bulk reads the source: it cannot answer, and says so with a 503.
 	if r := tg.Do(t, "/ofrep/v1/evaluate/flags", tg.BoundToken, `{"context":{}}`); r.Status != http.StatusServiceUnavailable {

@@ -1258,3 +1258,23 @@ func AppendStoredList(b []byte, flags []*Stored) []byte {
 	}
 	return append(b, ']')
 }
+
+// CompactJSON returns the JSON text b without the whitespace between its
+// tokens, whatever its nesting (json.Compact stops at 10,000 levels). A
+// store that hands back reformatted text (Postgres prints jsonb with a
+// space after every colon and comma) compacts it before DecodeStored.
+func CompactJSON(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			end := skipString(b, i)
+			out = append(out, b[i:end]...)
+			i = end - 1
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}

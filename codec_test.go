@@ -178,3 +178,10 @@ func TestDecodeStored(t *testing.T) {
 		}
 	}
 }
+
+func TestCompactJSON(t *testing.T) {
+	in := " { \"a\" : [ 1 , \"x y\\\" z\" ] ,\n\t\"b\": {} } "
+	if got, want := string(flagcache.CompactJSON([]byte(in))), `{"a":[1,"x y\" z"],"b":{}}`; got != want {
+		t.Errorf("CompactJSON(%q) = %s, want %s", in, got, want)
+	}
+}

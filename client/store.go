@@ -538,7 +538,11 @@ func decodeStored(body []byte) (*flagcache.Stored, error) {
 // decode decodes a success body; a body that does not decode is a server
 // (or proxy) fault, not the caller's.
 func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
+	unmarshal := json.Unmarshal
+	if u, ok := v.(json.Unmarshaler); ok { // bodies with flags: any nesting (decode.go)
+		unmarshal = func(b []byte, _ any) error { return u.UnmarshalJSON(b) }
+	}
+	if err := unmarshal(body, v); err != nil {
 		return fmt.Errorf("client: decoding the response: %w (body %s)", err, truncate(string(body), 200))
 	}
 	return nil

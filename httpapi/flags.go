@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -70,6 +69,9 @@ func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
 	if hit.Stale {
 		hdr.Set(StaleHeader, "true")
 	}
+	if hit.Stored.Malformed != "" {
+		hdr.Set(MalformedHeader, "true") // the reason is the body's "malformed"
+	}
 	if noneMatch(r.Header.Values("If-None-Match"), hit.Stored.Version) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
@@ -81,9 +83,7 @@ func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
-		if body, err = json.Marshal(hit.Stored); err != nil {
-			return err
-		}
+		body = hit.Stored.AppendJSON(nil)
 	}
 	writeBody(w, http.StatusOK, body)
 	return nil
@@ -186,7 +186,7 @@ func (h *Handler) listFlags(w http.ResponseWriter, r *http.Request) error {
 	if flags == nil {
 		flags = []*flagcache.Stored{}
 	}
-	writeJSON(w, http.StatusOK, ListResponse{Flags: flags, Total: total})
+	writeBody(w, http.StatusOK, (&ListResponse{Flags: flags, Total: total}).AppendJSON(nil))
 	return nil
 }
 
@@ -231,7 +231,7 @@ func (h *Handler) batchGet(w http.ResponseWriter, r *http.Request) error {
 		}
 		seen[id] = true
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeBody(w, http.StatusOK, resp.AppendJSON(nil))
 	return nil
 }
 
@@ -255,7 +255,7 @@ func (h *Handler) modifiedSince(w http.ResponseWriter, r *http.Request) error {
 		last := flags[n-1]
 		resp.Next = &ModifiedCursor{Since: last.Definition.Metadata.UpdatedAt, AfterID: last.Definition.ID}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeBody(w, http.StatusOK, resp.AppendJSON(nil))
 	return nil
 }
 
@@ -272,14 +272,14 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request) error {
 	if feed.Changes == nil {
 		feed.Changes = []flagcache.Change{}
 	}
-	writeJSON(w, http.StatusOK, feed)
+	writeBody(w, http.StatusOK, feed.AppendJSON(nil))
 	return nil
 }
 
 // writeStored writes one flag with its ETag.
 func writeStored(w http.ResponseWriter, status int, s *flagcache.Stored) {
 	w.Header().Set("ETag", flagcache.ETag(s.Version))
-	writeJSON(w, status, s)
+	writeBody(w, status, s.AppendJSON(nil))
 }
 
 // pathID returns the {id} of the path, validated.

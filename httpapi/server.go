@@ -41,6 +41,9 @@ const (
 	// StaleHeader is "true" when the source was unreachable and a cache
 	// served a value that may be behind it.
 	StaleHeader = "X-Flagcache-Stale"
+	// MalformedHeader is "true" on a read of a flag stored in a shape
+	// flagcache does not model; the body's "malformed" says why.
+	MalformedHeader = "X-Flagcache-Malformed"
 	// RevisionHeader carries the store-wide revision of a DELETE.
 	RevisionHeader = "X-Flagcache-Revision"
 	// RequestIDHeader carries the request id, in and out.

@@ -1,7 +1,9 @@
 package pgsource_test
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -72,8 +74,9 @@ var seedRows = []struct {
 		"metadata": {"tags": ["checkout"], "owner": "team-payments",
 			"created_at": "2026-11-25T10:00:00.123456Z", "updated_at": "2026-11-25T10:00:00.123456Z"},
 		"x-audit": {"ticket": "PAY-1"}}`, 3, "2026-11-25T10:00:00.123456Z"},
-	{"legacy-banner", `{"id": "legacy-banner", "name": "Legacy banner",
-		"metadata": {"tags": ["marketing"]}}`, 1, "2026-11-24T09:00:00Z"},
+	{"legacy-banner", `{"id": "legacy-banner", "name": "Legacy banner", "description": "",
+		"variations": [], "environments": {"production": {}},
+		"metadata": {"tags": [], "owner": null, "updated_by": ""}}`, 1, "2026-11-24T09:00:00Z"},
 	{"old-search", `{"id": "old-search", "name": "Old search", "kind": "boolean",
 		"default_value": true, "status": "archived",
 		"metadata": {"tags": ["search", "checkout"], "owner": "team-search"}}`, 2, "2026-11-23T08:00:00Z"},
@@ -133,7 +136,7 @@ func TestSeedDatabase(t *testing.T) {
 	if got.Version != 3 || got.ETag != `"v3"` || got.Definition.Name != "New checkout" || got.Definition.Metadata.Owner != "team-payments" {
 		t.Errorf("Get new-checkout: got %+v %+v", got, got.Definition)
 	}
-	if string(got.Definition.Extra["x-audit"]) != `{"ticket": "PAY-1"}` {
+	if string(got.Definition.Extra["x-audit"]) != `{"ticket":"PAY-1"}` {
 		t.Errorf("unknown field x-audit: got %s", got.Definition.Extra["x-audit"])
 	}
 	if string(got.Definition.Environments["staging"].Extra["rollout"]) != "25" {
@@ -142,6 +145,47 @@ func TestSeedDatabase(t *testing.T) {
 	legacy, err := s.Get(ctx, "legacy-banner")
 	if err != nil || legacy.Definition.Kind != "" || legacy.Definition.Status != "" || legacy.Version != 1 {
 		t.Errorf("Get legacy-banner: got %+v, %v; want it as stored (no kind, no status)", legacy, err)
+	}
+
+	// Every seed row is served as stored — as a JSON value: empty strings,
+	// arrays and objects and nulls kept, nothing added — by Get, GetMany,
+	// List and the change feed.
+	seedIDs := make([]flagcache.ID, len(seedRows))
+	for i, r := range seedRows {
+		seedIDs[i] = flagcache.ID(r.id)
+	}
+	many, err := s.GetMany(ctx, seedIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.List(ctx, flagcache.Query{IncludeArchived: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[flagcache.ID]*flagcache.Stored{}
+	for _, f := range all {
+		listed[f.Definition.ID] = f
+	}
+	fed := map[flagcache.ID]*flagcache.Stored{}
+	if feed, err := s.Changes(ctx, 0, 0); err == nil {
+		for _, c := range feed.Changes {
+			fed[c.ID] = c.Flag
+		}
+	}
+	for _, r := range seedRows {
+		one, err := s.Get(ctx, flagcache.ID(r.id))
+		if err != nil {
+			t.Fatalf("Get %s: %v", r.id, err)
+		}
+		for how, f := range map[string]*flagcache.Stored{"Get": one, "GetMany": many[flagcache.ID(r.id)], "List": listed[flagcache.ID(r.id)], "Changes": fed[flagcache.ID(r.id)]} {
+			if f == nil {
+				t.Errorf("%s %s: missing", how, r.id)
+				continue
+			}
+			if got := f.Definition.AppendJSON(nil); !jsonValueEqual(t, got, []byte(r.definition)) {
+				t.Errorf("%s %s: served as\n%s\nstored as\n%s", how, r.id, got, r.definition)
+			}
+		}
 	}
 
 	// List and Count: a flag without status is not archived.
@@ -326,4 +370,17 @@ func equalTimes(a, b map[string][2]time.Time) bool {
 		}
 	}
 	return true
+}
+
+// jsonValueEqual compares two JSON texts as values.
+func jsonValueEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatalf("%s: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -219,7 +219,8 @@ func scanStored(row pgx.CollectableRow) (*flagcache.Stored, error) {
 // decode turns a stored definition into a Stored, served as stored
 // whatever its shape (flagcache.DecodeStored): definitions are not
 // validated (another writer's data is served as stored), and the row's id
-// is the flag's id whatever the JSON says.
+// is the flag's id whatever the JSON says. jsonb keeps the value, not the
+// text: it is served compact.
 func decode(id string, raw []byte, version, revision int64) (*flagcache.Stored, error) {
-	return flagcache.DecodeStored(flagcache.ID(id), raw, version, revision), nil
+	return flagcache.DecodeStored(flagcache.ID(id), flagcache.CompactJSON(raw), version, revision), nil
 }

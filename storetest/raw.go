@@ -96,6 +96,8 @@ var oddRows = []oddRow{
 	{"variation-not-an-object", `"name":"Odd variation","kind":"boolean","default_value":true,"variations":[true,false]`},
 	{"metadata-an-array", `"name":"Odd metadata","kind":"boolean","default_value":true,"metadata":["m"]`},
 	{"status-a-number", `"name":"Odd status","kind":"boolean","default_value":true,"status":3`},
+	{"nested-deeper-than-writes", `"name":"Deep","kind":"json","default_value":` + strings.Repeat(`[`, 100) + strings.Repeat(`]`, 100)},
+	{"nested-deeper-than-encoding-json", `"name":"Deeper","kind":"json","default_value":` + strings.Repeat(`{"a":`, 11000) + `1` + strings.Repeat(`}`, 11000)},
 }
 
 func (r oddRow) raw(id string) string { return `{"id":"` + id + `",` + r.body + `}` }

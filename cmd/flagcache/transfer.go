@@ -82,10 +82,7 @@ func streamExport(w io.Writer, header exportFile, flags []*flagcache.Stored) err
 	}
 	fmt.Fprintf(bw, "{\"format\":%q,\"exported_at\":%s,\"revision\":%d,\"flags\":[", header.Format, head, header.Revision)
 	for i, s := range flags {
-		b, err := json.Marshal(s.Definition)
-		if err != nil {
-			return err
-		}
+		b := s.Definition.AppendJSON(nil) // as stored: any shape, any nesting (json.Marshal stops at 10,000 levels)
 		if i > 0 {
 			bw.WriteByte(',')
 		}

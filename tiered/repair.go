@@ -51,10 +51,10 @@ func (h handler) Gap(reason string) {
 // invalidate applies one message: older copies go, the version is
 // remembered against racing fills, and a revision jump starts a repair.
 func (s *Store) invalidate(m invalidation.Message) {
-	s.obs.received.Add(1)
 	s.heard(m.Revision)
 	s.lru.Announce(m.ID, m.Version, m.Revision)
 	s.group.Forget(string(m.ID))
+	s.obs.received.Add(1) // counted once applied: a reader of Stats may rely on it
 	s.mu.Lock()
 	jump := s.applied >= 0 && m.Revision > s.applied+1
 	if s.applied >= 0 && m.Revision == s.applied+1 {

@@ -107,6 +107,9 @@ func startDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (*dae
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		WatchPoll:    cfg.Server.WatchPoll,
 		Heartbeat:    cfg.Server.WatchHeartbeat,
+
+		MaxWatchStreams:         cfg.Server.MaxWatchStreams,
+		MaxWatchStreamsPerToken: cfg.Server.MaxWatchStreamsPerToken,
 	}
 	res, err := telemetryResource(ctx)
 	if err != nil {

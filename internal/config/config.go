@@ -32,6 +32,10 @@ type Server struct {
 	ShutdownTimeout   time.Duration `toml:"shutdown_timeout"`
 	WatchPoll         time.Duration `toml:"watch_poll"`
 	WatchHeartbeat    time.Duration `toml:"watch_heartbeat"`
+	// MaxWatchStreams caps the open /v1/watch streams of the daemon and
+	// MaxWatchStreamsPerToken those of one token (503 beyond).
+	MaxWatchStreams         int `toml:"max_watch_streams"`
+	MaxWatchStreamsPerToken int `toml:"max_watch_streams_per_token"`
 }
 
 // Auth lists the bearer tokens. None: no auth, and the daemon binds only
@@ -130,6 +134,9 @@ func Default() Config {
 			ShutdownTimeout:   15 * time.Second,
 			WatchPoll:         250 * time.Millisecond,
 			WatchHeartbeat:    15 * time.Second,
+			MaxWatchStreams:   1000,
+
+			MaxWatchStreamsPerToken: 100,
 		},
 		Source: Source{Kind: "embedded", ChangeRetention: 7 * 24 * time.Hour},
 		Postgres: Postgres{

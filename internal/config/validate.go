@@ -52,6 +52,12 @@ func (c *Config) Validate() error {
 	positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	positive("server.watch_poll", c.Server.WatchPoll)
 	positive("server.watch_heartbeat", c.Server.WatchHeartbeat)
+	if c.Server.MaxWatchStreams < 1 {
+		bad("server.max_watch_streams", "must be at least 1, got %d", c.Server.MaxWatchStreams)
+	}
+	if c.Server.MaxWatchStreamsPerToken < 1 {
+		bad("server.max_watch_streams_per_token", "must be at least 1, got %d", c.Server.MaxWatchStreamsPerToken)
+	}
 
 	for i, t := range c.Auth.Tokens {
 		name := fmt.Sprintf("auth.tokens[%d]", i)

@@ -224,6 +224,10 @@ func (r *rig) redisVersions() map[flagcache.ID]int64 {
 	out := map[flagcache.ID]int64{}
 	for _, id := range r.ids {
 		e, ok, err := r.cache.Get(ctx, id)
+		for tries := 0; err != nil && tries < 10; tries++ {
+			// A 100 ms read can time out on a loaded machine: ask again.
+			e, ok, err = r.cache.Get(ctx, id)
+		}
 		if err != nil {
 			r.t.Fatalf("redis %s: %v", id, err)
 		}

@@ -83,12 +83,14 @@ const (
 
 // Change is one entry of the change feed: the latest write of one id. Flag is
 // the stored flag for an upsert and nil for a delete, whose Version is the
-// tombstone's version.
+// tombstone's version. Actor is who made the write (see WithActor); empty
+// only from a store that records none.
 type Change struct {
 	Revision int64   `json:"revision"`
 	Op       Op      `json:"op"`
 	ID       ID      `json:"id"`
 	Version  int64   `json:"version"`
+	Actor    string  `json:"actor,omitempty"`
 	Flag     *Stored `json:"flag,omitempty"`
 }
 

@@ -15,8 +15,9 @@ import (
 )
 
 var (
-	_ flagcache.Store     = (*Store)(nil)
-	_ flagcache.Compactor = (*Store)(nil)
+	_ flagcache.Store         = (*Store)(nil)
+	_ flagcache.Compactor     = (*Store)(nil)
+	_ flagcache.HistoryReader = (*Store)(nil)
 )
 
 // Options configure a Store. The zero value is ready to use.
@@ -26,6 +27,8 @@ type Options struct {
 	// Retention is how long delete tombstones stay in the change feed;
 	// default flagcache.DefaultChangeRetention.
 	Retention time.Duration
+	// History bounds the history kept of each flag; default everything.
+	History flagcache.HistoryRetention
 }
 
 // Store is an in-memory flagcache.Store, safe for concurrent use.
@@ -37,6 +40,8 @@ type Store struct {
 	entries  map[flagcache.ID]*entry
 	revision int64 // last revision handed out
 	horizon  int64 // revision of the newest compacted tombstone
+	keep     flagcache.HistoryRetention
+	history  map[flagcache.ID][]flagcache.HistoryEntry // oldest first
 }
 
 // entry is one id: a live flag, or a tombstone when flag is nil. Tombstones
@@ -48,6 +53,7 @@ type entry struct {
 	revision  int64
 	deletedAt time.Time
 	compacted bool
+	actor     string
 }
 
 // New returns an empty Store.
@@ -58,7 +64,8 @@ func New(opts Options) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = flagcache.DefaultChangeRetention
 	}
-	return &Store{now: opts.Now, retention: opts.Retention, entries: make(map[flagcache.ID]*entry)}
+	return &Store{now: opts.Now, retention: opts.Retention, entries: make(map[flagcache.ID]*entry),
+		keep: opts.History, history: make(map[flagcache.ID][]flagcache.HistoryEntry)}
 }
 
 func clone(s *flagcache.Stored) *flagcache.Stored {
@@ -147,6 +154,10 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 	if err != nil {
 		return nil, err
 	}
+	actor, err := flagcache.WriteActor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[def.ID]
@@ -159,12 +170,16 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 	}
 	now := s.now()
 	def.Stamp(now, now)
-	return s.put(def, version), nil
+	return s.put(def, version, actor, now), nil
 }
 
 // Update implements flagcache.Store.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
 	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
+	if err != nil {
+		return nil, err
+	}
+	actor, err := flagcache.WriteActor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -174,8 +189,9 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 	if err != nil {
 		return nil, err
 	}
-	def.Stamp(e.flag.Definition.Metadata.CreatedAt, s.now())
-	return s.put(def, e.version+1), nil
+	now := s.now()
+	def.Stamp(e.flag.Definition.Metadata.CreatedAt, now)
+	return s.put(def, e.version+1, actor, now), nil
 }
 
 // Delete implements flagcache.Store.
@@ -189,6 +205,10 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
+	actor, err := flagcache.WriteActor(ctx)
+	if err != nil {
+		return flagcache.Change{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.current(id, expectedVersion)
@@ -196,8 +216,10 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 		return flagcache.Change{}, err
 	}
 	s.revision++
-	s.entries[id] = &entry{version: e.version + 1, revision: s.revision, deletedAt: s.now()}
-	return flagcache.Change{Revision: s.revision, Op: flagcache.OpDelete, ID: id, Version: e.version + 1}, nil
+	now := s.now()
+	s.entries[id] = &entry{version: e.version + 1, revision: s.revision, deletedAt: now, actor: actor}
+	s.record(id, flagcache.HistoryEntry{Version: e.version + 1, Revision: s.revision, Op: flagcache.OpDelete, Actor: actor, At: now})
+	return flagcache.Change{Revision: s.revision, Op: flagcache.OpDelete, ID: id, Version: e.version + 1, Actor: actor}, nil
 }
 
 // current returns the live entry of id, checking expectedVersion.
@@ -213,11 +235,13 @@ func (s *Store) current(id flagcache.ID, expectedVersion int64) (*entry, error) 
 	return e, nil
 }
 
-// put installs def at version under the next revision. s.mu must be held.
-func (s *Store) put(def *flagcache.Definition, version int64) *flagcache.Stored {
+// put installs def at version under the next revision, by actor at now.
+// s.mu must be held.
+func (s *Store) put(def *flagcache.Definition, version int64, actor string, now time.Time) *flagcache.Stored {
 	s.revision++
 	stored := flagcache.NewStored(def, version, s.revision)
-	s.entries[def.ID] = &entry{flag: stored, version: version, revision: s.revision}
+	s.entries[def.ID] = &entry{flag: stored, version: version, revision: s.revision, actor: actor}
+	s.record(def.ID, flagcache.HistoryEntry{Version: version, Revision: s.revision, Op: flagcache.OpUpsert, Actor: actor, At: now, Definition: def.Clone()})
 	return clone(stored)
 }
 
@@ -298,7 +322,7 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache
 		if e.revision <= after || e.compacted {
 			continue
 		}
-		c := flagcache.Change{Revision: e.revision, Op: flagcache.OpDelete, ID: id, Version: e.version}
+		c := flagcache.Change{Revision: e.revision, Op: flagcache.OpDelete, ID: id, Version: e.version, Actor: e.actor}
 		if e.flag != nil {
 			c.Op, c.Flag = flagcache.OpUpsert, clone(e.flag)
 		}

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, readCases...)
 	cases = append(cases, changeCases...)
 	cases = append(cases, concurrencyCases...)
+	cases = append(cases, historyCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, newStore(t))

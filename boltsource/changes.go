@@ -62,7 +62,7 @@ func (b buckets) change(id flagcache.ID) (flagcache.Change, error) {
 	if r == nil {
 		return flagcache.Change{}, corrupt(id, errDangling)
 	}
-	c := flagcache.Change{Revision: r.Revision, Op: flagcache.OpDelete, ID: id, Version: r.Version}
+	c := flagcache.Change{Revision: r.Revision, Op: flagcache.OpDelete, ID: id, Version: r.Version, Actor: b.actor(id, r.Version)}
 	if r.live() {
 		c.Op = flagcache.OpUpsert
 		if c.Flag, err = r.stored(id); err != nil {

@@ -50,12 +50,15 @@ func initialize(tx *bolt.Tx) error {
 	meta := tx.Bucket(metaBucket)
 	v := meta.Get(formatKey)
 	if v == nil {
-		return meta.Put(formatKey, u64(format))
+		if err := meta.Put(formatKey, u64(format)); err != nil {
+			return err
+		}
+		return initHistory(tx)
 	}
 	if len(v) != 8 || binary.BigEndian.Uint64(v) != format {
 		return fmt.Errorf("%w: unknown layout format %x (this version reads %d)", errCorrupt, v, format)
 	}
-	return nil
+	return initHistory(tx)
 }
 
 // record is the value of an id in the flags bucket. Without a definition it

@@ -12,8 +12,9 @@ import (
 )
 
 var (
-	_ flagcache.Store     = (*Store)(nil)
-	_ flagcache.Compactor = (*Store)(nil)
+	_ flagcache.Store         = (*Store)(nil)
+	_ flagcache.Compactor     = (*Store)(nil)
+	_ flagcache.HistoryReader = (*Store)(nil)
 )
 
 // ErrLocked is returned by Open when another Store holds the file.
@@ -35,6 +36,8 @@ type Options struct {
 	// Timeout is how long Open waits for the exclusive file lock before
 	// failing with ErrLocked; default DefaultTimeout (1s).
 	Timeout time.Duration
+	// History bounds the history kept of each flag; default everything.
+	History flagcache.HistoryRetention
 }
 
 // Store is a flagcache.Store in a bbolt file, safe for concurrent use.
@@ -42,6 +45,8 @@ type Store struct {
 	db        *bolt.DB
 	now       func() time.Time
 	retention time.Duration
+	keep      flagcache.HistoryRetention
+	noHistory bool // benchmarks only: the cost of history
 }
 
 // Open opens the store in the file at path, creating it (mode 0600) if it
@@ -72,7 +77,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltsource: open %s: %w", path, err)
 	}
-	return &Store{db: db, now: opts.Now, retention: opts.Retention}, nil
+	return &Store{db: db, now: opts.Now, retention: opts.Retention, keep: opts.History}, nil
 }
 
 // Close releases the file. Calls after Close fail with ErrUnavailable.

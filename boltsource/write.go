@@ -2,6 +2,7 @@ package boltsource
 
 import (
 	"context"
+	"time"
 
 	"github.com/flagcache/flagcache"
 )
@@ -9,6 +10,10 @@ import (
 // Create implements flagcache.Store.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
 	def, err := flagcache.PrepareWrite(ctx, def, 0)
+	if err != nil {
+		return nil, err
+	}
+	actor, err := flagcache.WriteActor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +32,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 		}
 		now := s.now()
 		def.Stamp(now, now)
-		out, err = b.put(def, version, prev)
+		out, err = s.put(b, def, version, prev, actor, now)
 		return err
 	})
 	if err != nil {
@@ -42,6 +47,10 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 	if err != nil {
 		return nil, err
 	}
+	actor, err := flagcache.WriteActor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out *flagcache.Stored
 	err = s.update(func(b buckets) error {
 		prev, err := b.current(def.ID, expectedVersion)
@@ -51,8 +60,9 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 		// created_at as the flag has it (none, or not a timestamp: now).
 		var old flagcache.Definition
 		_ = old.UnmarshalJSON(prev.Definition)
-		def.Stamp(old.Metadata.CreatedAt, s.now())
-		out, err = b.put(def, prev.Version+1, prev)
+		now := s.now()
+		def.Stamp(old.Metadata.CreatedAt, now)
+		out, err = s.put(b, def, prev.Version+1, prev, actor, now)
 		return err
 	})
 	if err != nil {
@@ -72,8 +82,12 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
+	actor, err := flagcache.WriteActor(ctx)
+	if err != nil {
+		return flagcache.Change{}, err
+	}
 	var out flagcache.Change
-	err := s.update(func(b buckets) error {
+	err = s.update(func(b buckets) error {
 		prev, err := b.current(id, expectedVersion)
 		if err != nil {
 			return err
@@ -89,8 +103,8 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 		if err := b.tombstones.Put(tombKey(tomb.DeletedAt, rev), []byte(id)); err != nil {
 			return err
 		}
-		out = flagcache.Change{Revision: rev, Op: flagcache.OpDelete, ID: id, Version: tomb.Version}
-		return nil
+		out = flagcache.Change{Revision: rev, Op: flagcache.OpDelete, ID: id, Version: tomb.Version, Actor: actor}
+		return s.record(b, id, tomb.Version, historyValue{Revision: rev, Op: flagcache.OpDelete, Actor: actor, At: flagcache.Timestamp(tomb.DeletedAt)})
 	})
 	if err != nil {
 		return flagcache.Change{}, err
@@ -114,14 +128,19 @@ func (b buckets) current(id flagcache.ID, expectedVersion int64) (*record, error
 }
 
 // put writes def at version under the next revision, replacing prev (nil
-// for an id never written). The returned Stored holds def.
-func (b buckets) put(def *flagcache.Definition, version int64, prev *record) (*flagcache.Stored, error) {
+// for an id never written), and its history entry by actor at now. The
+// returned Stored holds def.
+func (s *Store) put(b buckets, def *flagcache.Definition, version int64, prev *record, actor string, now time.Time) (*flagcache.Stored, error) {
 	rev, err := b.nextRevision()
 	if err != nil {
 		return nil, err
 	}
 	raw := def.AppendJSON(nil) // the bytes Get serves
 	if err := b.replace(def.ID, prev, &record{Definition: raw, Version: version, Revision: rev}); err != nil {
+		return nil, err
+	}
+	err = s.record(b, def.ID, version, historyValue{Revision: rev, Op: flagcache.OpUpsert, Actor: actor, At: flagcache.Timestamp(now), Definition: raw})
+	if err != nil {
 		return nil, err
 	}
 	return flagcache.NewStored(def, version, rev), nil

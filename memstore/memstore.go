@@ -218,7 +218,7 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	s.revision++
 	now := s.now()
 	s.entries[id] = &entry{version: e.version + 1, revision: s.revision, deletedAt: now, actor: actor}
-	s.record(id, flagcache.HistoryEntry{Version: e.version + 1, Revision: s.revision, Op: flagcache.OpDelete, Actor: actor, At: now})
+	s.record(id, flagcache.HistoryEntry{Version: e.version + 1, Revision: s.revision, Op: flagcache.OpDelete, Actor: actor, At: flagcache.Timestamp(now)})
 	return flagcache.Change{Revision: s.revision, Op: flagcache.OpDelete, ID: id, Version: e.version + 1, Actor: actor}, nil
 }
 
@@ -241,7 +241,7 @@ func (s *Store) put(def *flagcache.Definition, version int64, actor string, now 
 	s.revision++
 	stored := flagcache.NewStored(def, version, s.revision)
 	s.entries[def.ID] = &entry{flag: stored, version: version, revision: s.revision, actor: actor}
-	s.record(def.ID, flagcache.HistoryEntry{Version: version, Revision: s.revision, Op: flagcache.OpUpsert, Actor: actor, At: now, Definition: def.Clone()})
+	s.record(def.ID, flagcache.HistoryEntry{Version: version, Revision: s.revision, Op: flagcache.OpUpsert, Actor: actor, At: flagcache.Timestamp(now), Definition: def.Clone()})
 	return clone(stored)
 }
 

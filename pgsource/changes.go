@@ -14,7 +14,8 @@ import (
 // outlived the retention without being compacted yet (it counts as
 // compacted: Changes is right without writing), and the page of the feed,
 // live rows and retained tombstones by revision. The LEFT JOIN keeps the
-// head row when the page is empty.
+// head row when the page is empty; the actor of each change is its
+// history entry's (migration 4).
 //
 // $1 after, $2 limit (0 = none), $3 retention.
 const changesSQL = `
@@ -32,8 +33,9 @@ WITH head AS (
 	LIMIT NULLIF($2::bigint, 0)
 )
 SELECT head.revision, head.horizon, head.cutoff, head.expired,
-	page.revision, page.id, page.version, page.definition
+	page.revision, page.id, page.version, page.definition, h.actor
 FROM head LEFT JOIN page ON TRUE
+	LEFT JOIN flagcache_history h ON h.id = page.id AND h.version = page.version
 ORDER BY page.revision`
 
 // Compaction: the counter row is locked first, as every writer that
@@ -67,16 +69,19 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache
 	for rows.Next() {
 		var (
 			revision, version *int64
-			id                *string
+			id, actor         *string
 			raw               []byte
 		)
-		if err := rows.Scan(&feed.Revision, &horizon, &cutoff, &expired, &revision, &id, &version, &raw); err != nil {
+		if err := rows.Scan(&feed.Revision, &horizon, &cutoff, &expired, &revision, &id, &version, &raw, &actor); err != nil {
 			return nil, translate(ctx, "changes", err)
 		}
 		if revision == nil {
 			continue // the head row of an empty page
 		}
 		c := flagcache.Change{Revision: *revision, Op: flagcache.OpDelete, ID: flagcache.ID(*id), Version: *version}
+		if actor != nil {
+			c.Actor = *actor
+		}
 		if raw != nil {
 			flag, err := decode(*id, raw, *version, *revision)
 			if err != nil {

@@ -1,7 +1,10 @@
 package pgsource_test
 
 import (
+	"path/filepath"
 	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -52,7 +55,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"seed_schema", "revisions", "notify"}; !slices.Equal(got, want) {
+	if want := migrationNames(t); !slices.Equal(got, want) {
 		t.Errorf("recorded migrations: got %v, want %v", got, want)
 	}
 }
@@ -99,4 +102,20 @@ func schemaObjects(t *testing.T, conn *pgx.Conn) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// migrationNames lists the names of the files of migrations/, in order.
+func migrationNames(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migration files: %v, %v", files, err)
+	}
+	sort.Strings(files)
+	names := make([]string, len(files))
+	for i, f := range files {
+		_, name, _ := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".sql"), "_")
+		names[i] = name
+	}
+	return names
 }

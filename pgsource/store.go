@@ -14,8 +14,9 @@ import (
 )
 
 var (
-	_ flagcache.Store     = (*Store)(nil)
-	_ flagcache.Compactor = (*Store)(nil)
+	_ flagcache.Store         = (*Store)(nil)
+	_ flagcache.Compactor     = (*Store)(nil)
+	_ flagcache.HistoryReader = (*Store)(nil)
 )
 
 // Options configure a Store. The zero value is ready to use.
@@ -36,6 +37,8 @@ type Options struct {
 	// listening connection still answers, and how long it waits for the
 	// answer; default 1s, so a half-open connection is found within 2s.
 	ListenKeepalive time.Duration
+	// History bounds the history kept of each flag; default everything.
+	History flagcache.HistoryRetention
 }
 
 // Store is a flagcache.Store in a PostgreSQL database, safe for concurrent
@@ -46,6 +49,7 @@ type Store struct {
 	schema    string
 	retention time.Duration
 	keepalive time.Duration
+	keep      flagcache.HistoryRetention
 }
 
 var validSchema = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -87,7 +91,7 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.ListenKeepalive <= 0 {
 		opts.ListenKeepalive = time.Second
 	}
-	return &Store{pool: pool, retention: opts.Retention, keepalive: opts.ListenKeepalive}
+	return &Store{pool: pool, retention: opts.Retention, keepalive: opts.ListenKeepalive, keep: opts.History}
 }
 
 // Close closes the pool if Open created it. Calls after Close fail with

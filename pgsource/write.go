@@ -19,7 +19,10 @@ const (
 	// trigger takes the revision counter: with one lock order, a Create
 	// cannot hold the counter while it waits on the row of a Delete that
 	// waits for the counter. createLockSQL also reads the transaction time.
-	createLockSQL = `SELECT now(), EXISTS (SELECT 1 FROM feature_flags WHERE id = $1 FOR UPDATE)`
+	// Both lock statements also name the write's actor for the history
+	// trigger of migration 4 ($2, transaction-local).
+	createLockSQL = `SELECT now(), EXISTS (SELECT 1 FROM feature_flags WHERE id = $1 FOR UPDATE),
+		set_config('flagcache.actor', $2, true)`
 
 	insertSQL = `INSERT INTO feature_flags (id, definition, version, created_at, updated_at)
 		VALUES ($1, $2, 1, $3, $3)
@@ -28,7 +31,8 @@ const (
 	// lockSQL takes the row lock for the rest of the transaction and reads
 	// what the write needs: the real current version, the creation time
 	// (the definition's, else the column's), and the transaction time.
-	lockSQL = `SELECT version, created_at, definition->'metadata'->'created_at', now()
+	lockSQL = `SELECT version, created_at, definition->'metadata'->'created_at', now(),
+		set_config('flagcache.actor', $2, true)
 		FROM feature_flags WHERE id = $1 FOR UPDATE`
 
 	// The version CAS. Under the row lock it cannot miss; it stays a CAS
@@ -53,13 +57,17 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 	if err != nil {
 		return nil, err
 	}
+	actor, err := flagcache.WriteActor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var stored *flagcache.Stored
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
 			now    time.Time
 			exists bool
 		)
-		if err := tx.QueryRow(ctx, createLockSQL, string(def.ID)).Scan(&now, &exists); err != nil {
+		if err := tx.QueryRow(ctx, createLockSQL, string(def.ID), actor).Scan(&now, &exists, nil); err != nil {
 			return err
 		}
 		if exists {
@@ -68,8 +76,10 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 		def.Stamp(now, now)
 		raw := def.AppendJSON(nil)
 		rows, _ := tx.Query(ctx, insertSQL, string(def.ID), raw, def.Metadata.UpdatedAt)
-		stored, err = pgx.CollectExactlyOneRow(rows, scanStored)
-		return err
+		if stored, err = pgx.CollectExactlyOneRow(rows, scanStored); err != nil {
+			return err
+		}
+		return s.prune(ctx, tx, def.ID)
 	})
 	if isUniqueViolation(err) {
 		return nil, flagcache.ErrAlreadyExists
@@ -83,9 +93,13 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 	if err != nil {
 		return nil, err
 	}
+	actor, err := flagcache.WriteActor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var stored *flagcache.Stored
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := lock(ctx, tx, def.ID, expectedVersion)
+		cur, err := lock(ctx, tx, def.ID, expectedVersion, actor)
 		if err != nil {
 			return err
 		}
@@ -96,7 +110,10 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errLostRow
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.prune(ctx, tx, def.ID)
 	})
 	return stored, translate(ctx, "update", err)
 }
@@ -112,9 +129,13 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
-	change := flagcache.Change{Op: flagcache.OpDelete, ID: id}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := lock(ctx, tx, id, expectedVersion)
+	actor, err := flagcache.WriteActor(ctx)
+	if err != nil {
+		return flagcache.Change{}, err
+	}
+	change := flagcache.Change{Op: flagcache.OpDelete, ID: id, Actor: actor}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := lock(ctx, tx, id, expectedVersion, actor)
 		if err != nil {
 			return err
 		}
@@ -125,7 +146,10 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 		if tag.RowsAffected() != 1 {
 			return errLostRow
 		}
-		return tx.QueryRow(ctx, tombstoneSQL, string(id)).Scan(&change.Version, &change.Revision)
+		if err := tx.QueryRow(ctx, tombstoneSQL, string(id)).Scan(&change.Version, &change.Revision); err != nil {
+			return err
+		}
+		return s.prune(ctx, tx, id)
 	})
 	if err != nil {
 		return flagcache.Change{}, translate(ctx, "delete", err)
@@ -142,12 +166,13 @@ type current struct {
 
 // lock locks the live row of id and checks expectedVersion against it,
 // returning ErrNotFound or a *VersionConflictError with the real version.
-func lock(ctx context.Context, tx pgx.Tx, id flagcache.ID, expectedVersion int64) (current, error) {
+// It names actor as the write's for the history.
+func lock(ctx context.Context, tx pgx.Tx, id flagcache.ID, expectedVersion int64, actor string) (current, error) {
 	var (
 		cur        current
 		defCreated []byte
 	)
-	err := tx.QueryRow(ctx, lockSQL, string(id)).Scan(&cur.version, &cur.created, &defCreated, &cur.now)
+	err := tx.QueryRow(ctx, lockSQL, string(id), actor).Scan(&cur.version, &cur.created, &defCreated, &cur.now, nil)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return cur, flagcache.ErrNotFound

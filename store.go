@@ -170,6 +170,10 @@ type Store interface {
 	// (a full sync) never does. A negative after or limit is
 	// ErrInvalidArgument.
 	Changes(ctx context.Context, after int64, limit int) (*ChangeFeed, error)
+
+	// History and GetVersion read the versions every write keeps (see
+	// HistoryReader).
+	HistoryReader
 }
 
 // Compactor is implemented by stores whose change log can be compacted on

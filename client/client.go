@@ -227,6 +227,7 @@ type call struct {
 	query   url.Values
 	body    []byte
 	ifMatch int64        // If-Match: "vN" when > 0
+	actor   string       // X-Flagcache-Actor when not empty
 	id      flagcache.ID // names the flag in errors
 	read    bool         // idempotent: may be retried
 }
@@ -297,6 +298,9 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, time.Duration, 
 	}
 	if cl.ifMatch > 0 {
 		req.Header.Set("If-Match", flagcache.ETag(cl.ifMatch))
+	}
+	if cl.actor != "" {
+		req.Header.Set(actorHeader, cl.actor)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {

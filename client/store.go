@@ -307,6 +307,11 @@ func (c *Client) write(ctx context.Context, cl call, def *flagcache.Definition) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	actor, err := actorOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cl.actor = actor
 	body, err := json.Marshal(def)
 	if err != nil {
 		return nil, flagcache.Invalid("definition", "cannot be encoded: %v", err)
@@ -351,6 +356,10 @@ func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion in
 	if err := ctx.Err(); err != nil {
 		return flagcache.Change{}, err
 	}
+	actor, err := actorOf(ctx)
+	if err != nil {
+		return flagcache.Change{}, err
+	}
 	before := int64(-1)
 	if !c.deleteHeaders.Load() {
 		feed, err := c.changesPage(ctx, 0, 1)
@@ -363,11 +372,11 @@ func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion in
 	if c.cache != nil {
 		fill = c.cache.beginFill()
 	}
-	rep, err := c.do(ctx, call{method: http.MethodDelete, path: flagPath(id), id: id, ifMatch: expectedVersion})
+	rep, err := c.do(ctx, call{method: http.MethodDelete, path: flagPath(id), id: id, ifMatch: expectedVersion, actor: actor})
 	if err != nil {
 		return flagcache.Change{}, err
 	}
-	ch := flagcache.Change{Op: flagcache.OpDelete, ID: id}
+	ch := flagcache.Change{Op: flagcache.OpDelete, ID: id, Actor: rep.header.Get(actorHeader)}
 	if expectedVersion > 0 {
 		ch.Version = expectedVersion + 1
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/flagcache/flagcache"
 )
 
 // Scope is what a token may do. A write token may also read.
@@ -42,11 +44,13 @@ func (s Scope) String() string {
 	return "none"
 }
 
-// Token is a bearer token and its scope. It formats and logs without its
-// secret.
+// Token is a bearer token, its scope and its name, which the history
+// records as the actor of the token's writes (default "token-N", N its
+// 1-based position). It formats and logs without its secret.
 type Token struct {
 	Secret string
 	Scope  Scope
+	Name   string
 }
 
 func (t Token) String() string { return t.Scope.String() + " token [redacted]" }
@@ -64,6 +68,7 @@ type authenticator struct {
 type hashedToken struct {
 	sum   [sha256.Size]byte
 	scope Scope
+	name  string
 }
 
 func newAuthenticator(tokens []Token, hosts []string) (authenticator, error) {
@@ -75,7 +80,14 @@ func newAuthenticator(tokens []Token, hosts []string) (authenticator, error) {
 		if t.Scope != ScopeRead && t.Scope != ScopeWrite {
 			return a, fmt.Errorf("httpapi: token %d has no scope (read or write)", i)
 		}
-		a.tokens = append(a.tokens, hashedToken{sha256.Sum256([]byte(t.Secret)), t.Scope})
+		name := t.Name
+		if name == "" {
+			name = fmt.Sprintf("token-%d", i+1)
+		}
+		if err := flagcache.ValidateActor(name); err != nil {
+			return a, fmt.Errorf("httpapi: token %d: name: %w", i, err)
+		}
+		a.tokens = append(a.tokens, hashedToken{sha256.Sum256([]byte(t.Secret)), t.Scope, name})
 	}
 	return a, nil
 }

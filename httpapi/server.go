@@ -240,6 +240,7 @@ func (h *Handler) routes() {
 	if h.opts.Metrics != nil {
 		h.path("/metrics", route{http.MethodGet, scopeNone, h.serveMetrics})
 	}
+	h.historyRoutes()
 	// Anything under /v1/flags/ that is not one segment is a bad id
 	// ("a/b", ""); anything else is an unknown route.
 	h.mux.Handle("/v1/flags/", h.wrap("/v1/flags/", scopeNone, func(w http.ResponseWriter, r *http.Request) error {
@@ -288,6 +289,7 @@ func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
 			if token >= 0 {
 				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, token))
 			}
+			r = h.auth.withActor(sw, r, token)
 			defer h.metrics.begin(r.Context(), route)()
 			err = fn(sw, r)
 		}

@@ -69,6 +69,7 @@ type watchEvent struct {
 	ID       flagcache.ID `json:"id"`
 	Version  int64        `json:"version"`
 	Revision int64        `json:"revision"`
+	Actor    string       `json:"actor,omitempty"`
 }
 
 // errTooManyStreams is the 503 of a watch beyond the stream limits.
@@ -220,7 +221,7 @@ func (h *Handler) pump(ctx context.Context, s *sseWriter, after *int64, first *f
 // send writes changes as events and advances *after past each one sent.
 func (h *Handler) send(s *sseWriter, after *int64, changes []flagcache.Change) error {
 	for _, c := range changes {
-		data := watchEvent{ID: c.ID, Version: c.Version, Revision: c.Revision}
+		data := watchEvent{ID: c.ID, Version: c.Version, Revision: c.Revision, Actor: c.Actor}
 		if err := s.event(string(c.Op), strconv.FormatInt(c.Revision, 10), data); err != nil {
 			return err
 		}

@@ -22,7 +22,7 @@ func TestWatchBacklogLiveResume(t *testing.T) {
 	s := openStream(t, srv.URL+"/v1/watch?after=0")
 	for i, want := range []string{"a", "b"} {
 		id, name, data := s.event(t)
-		wantData := fmt.Sprintf(`{"id":%q,"version":1,"revision":%d}`, want, i+1)
+		wantData := fmt.Sprintf(`{"id":%q,"version":1,"revision":%d,"actor":"unknown"}`, want, i+1)
 		if id != fmt.Sprint(i+1) || name != "upsert" || data != wantData {
 			t.Fatalf("backlog event %d: got %s %s %s, want %d upsert %s", i, id, name, data, i+1, wantData)
 		}
@@ -35,7 +35,7 @@ func TestWatchBacklogLiveResume(t *testing.T) {
 	if _, err := store.Delete(context.Background(), "a", 0); err != nil {
 		t.Fatal(err)
 	}
-	if id, name, data := s.event(t); id != "4" || name != "delete" || data != `{"id":"a","version":2,"revision":4}` {
+	if id, name, data := s.event(t); id != "4" || name != "delete" || data != `{"id":"a","version":2,"revision":4,"actor":"unknown"}` {
 		t.Fatalf("got %s %s %s, want the delete of a at revision 4", id, name, data)
 	}
 	s.close()

@@ -23,7 +23,7 @@ func WriteRaw(s *Store, ctx context.Context, id flagcache.ID, raw []byte) error 
 	} else if !live {
 		op = "create"
 	}
-	res, err := s.write(ctx, op, id, 0, s.now(), "null", indexMembers(def))
+	res, err := s.write(ctx, op, id, 0, s.now(), "null", flagcache.ActorUnknown, indexMembers(def))
 	if err != nil {
 		return err
 	}

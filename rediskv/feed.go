@@ -22,21 +22,24 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache
 	}
 	k := s.keys
 	reply, err := changesScript.Run(ctx, s.client,
-		[]string{k.changes, k.tombstones, k.state, k.flags, k.versions},
+		[]string{k.changes, k.tombstones, k.state, k.flags, k.versions, k.actors},
 		microsBefore(s.now().Add(-s.retention)), after, limit).Slice()
 	if err != nil {
 		return nil, translate(ctx, err)
 	}
-	if len(reply) < 2 || (len(reply)-2)%4 != 0 {
+	if len(reply) < 2 || (len(reply)-2)%5 != 0 {
 		return nil, fmt.Errorf("rediskv: unexpected reply from the changes script: %d values", len(reply))
 	}
 	if reply[1] == "resync" {
 		return nil, flagcache.ErrResyncNeeded
 	}
-	feed := &flagcache.ChangeFeed{Changes: make([]flagcache.Change, 0, (len(reply)-2)/4), Revision: toInt(reply[0])}
-	for i := 2; i < len(reply); i += 4 {
+	feed := &flagcache.ChangeFeed{Changes: make([]flagcache.Change, 0, (len(reply)-2)/5), Revision: toInt(reply[0])}
+	for i := 2; i < len(reply); i += 5 {
 		id, _ := reply[i].(string)
 		c := flagcache.Change{Revision: toInt(reply[i+1]), Op: flagcache.OpDelete, ID: flagcache.ID(id), Version: toInt(reply[i+3])}
+		if raw, ok := reply[i+4].(string); ok {
+			c.Actor = decodeActor(raw)
+		}
 		if raw, ok := reply[i+2].(string); ok {
 			flag, err := decodeFlag(c.ID, raw)
 			if err != nil {

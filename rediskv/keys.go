@@ -19,6 +19,8 @@ type keys struct {
 	changes    string // zset revision -> id: the compacted change feed
 	tombstones string // zset deleted_at µs -> id, tombstones still in the feed
 	state      string // hash: revision (last handed out), horizon
+	actors     string // hash id -> actor (JSON) of the latest write
+	histories  string // + id: zset of that id's history, see history.go
 }
 
 func newKeys(prefix string) keys {
@@ -32,6 +34,8 @@ func newKeys(prefix string) keys {
 		changes:    tag + "changes",
 		tombstones: tag + "tombstones",
 		state:      tag + "state",
+		actors:     tag + "actors",
+		histories:  tag + "history:",
 	}
 }
 

@@ -15,8 +15,9 @@ import (
 )
 
 var (
-	_ flagcache.Store     = (*Store)(nil)
-	_ flagcache.Compactor = (*Store)(nil)
+	_ flagcache.Store         = (*Store)(nil)
+	_ flagcache.Compactor     = (*Store)(nil)
+	_ flagcache.HistoryReader = (*Store)(nil)
 )
 
 // Options configure a Store. The zero value is ready to use.
@@ -29,6 +30,8 @@ type Options struct {
 	Retention time.Duration
 	// Now is the clock for timestamps and retention; default time.Now.
 	Now func() time.Time
+	// History bounds the history kept of each flag; default everything.
+	History flagcache.HistoryRetention
 }
 
 // Store is a flagcache.Store kept entirely in Redis. It is safe for
@@ -38,6 +41,7 @@ type Store struct {
 	keys      keys
 	retention time.Duration
 	now       func() time.Time
+	keep      flagcache.HistoryRetention
 }
 
 // New returns a Store on client (a single node, Sentinel or Cluster client).
@@ -52,7 +56,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{client: client, keys: newKeys(opts.Prefix), retention: opts.Retention, now: opts.Now}
+	return &Store{client: client, keys: newKeys(opts.Prefix), retention: opts.Retention, now: opts.Now, keep: opts.History}
 }
 
 // A live flag is, in the flags hash, an envelope the write script builds
@@ -243,20 +247,28 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 	if err := flagcache.CheckVersion(expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
-	res, err := s.write(ctx, "delete", id, expectedVersion, s.now(), "", nil)
+	actor, err := flagcache.WriteActor(ctx)
 	if err != nil {
 		return flagcache.Change{}, err
 	}
-	return flagcache.Change{Revision: res.revision, Op: flagcache.OpDelete, ID: id, Version: res.version}, nil
+	res, err := s.write(ctx, "delete", id, expectedVersion, s.now(), "", actor, nil)
+	if err != nil {
+		return flagcache.Change{}, err
+	}
+	return flagcache.Change{Revision: res.revision, Op: flagcache.OpDelete, ID: id, Version: res.version, Actor: actor}, nil
 }
 
 // put runs a create or an update of a definition from flagcache.PrepareWrite.
 func (s *Store) put(ctx context.Context, op string, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
+	actor, err := flagcache.WriteActor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	def.Stamp(now, now)
 	body := *def
 	body.Metadata.CreatedAt = time.Time{} // omitted: the script splices in the kept one
-	res, err := s.write(ctx, op, def.ID, expectedVersion, now, string(body.AppendJSON(nil)), indexMembers(def))
+	res, err := s.write(ctx, op, def.ID, expectedVersion, now, string(body.AppendJSON(nil)), actor, indexMembers(def))
 	if err != nil {
 		return nil, err
 	}
@@ -273,16 +285,17 @@ type writeResult struct {
 
 // write runs the write script and maps its refusals to the contract's
 // errors.
-func (s *Store) write(ctx context.Context, op string, id flagcache.ID, expectedVersion int64, now time.Time, definition string, members []string) (writeResult, error) {
+func (s *Store) write(ctx context.Context, op string, id flagcache.ID, expectedVersion int64, now time.Time, definition, actor string, members []string) (writeResult, error) {
 	k := s.keys
 	now = flagcache.Timestamp(now)
-	args := make([]any, 0, 6+len(members))
+	args := make([]any, 0, 9+len(members))
 	args = append(args, op, string(id), expectedVersion, now.Format(time.RFC3339Nano), now.UnixMicro(), definition)
+	args = append(args, encodeActor(actor), s.keep.MaxVersions, s.pruneBefore(now))
 	for _, m := range members {
 		args = append(args, m)
 	}
 	reply, err := writeScript.Run(ctx, s.client,
-		[]string{k.flags, k.versions, k.created, k.index, k.members(id), k.updated, k.changes, k.tombstones, k.state},
+		[]string{k.flags, k.versions, k.created, k.index, k.members(id), k.updated, k.changes, k.tombstones, k.state, k.actors, k.history(id)},
 		args...).Slice()
 	if err != nil {
 		return writeResult{}, translate(ctx, err)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/flagcache/flagcache"
 )
 
 // migrate applies the Postgres migrations to postgres.dsn (in
@@ -16,7 +18,7 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	if cfg.Postgres.DSN == "" {
 		return usageError{"postgres.dsn is not set (FLAGCACHE_POSTGRES_DSN, postgres.dsn or postgres.dsn_file)"}
 	}
-	s, err := openPostgres(ctx, cfg.Postgres, cfg.Source.ChangeRetention)
+	s, err := openPostgres(ctx, cfg.Postgres, cfg.Source.ChangeRetention, flagcache.HistoryRetention{})
 	if err != nil {
 		return err
 	}

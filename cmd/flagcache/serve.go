@@ -236,7 +236,7 @@ func apiTokens(cfg config.Auth) ([]httpapi.Token, error) {
 		if err != nil {
 			return nil, fmt.Errorf("auth.tokens[%d].scope: %w", i, err)
 		}
-		out = append(out, httpapi.Token{Secret: string(t.Value), Scope: scope})
+		out = append(out, httpapi.Token{Secret: string(t.Value), Scope: scope, Name: t.Name})
 	}
 	return out, nil
 }

@@ -120,6 +120,7 @@ func subscribe(store *tiered.Store, client redis.UniversalClient, sopts invalida
 // calls answer 503 until it is back.
 func openSource(ctx context.Context, cfg config.Config) (flagcache.Store, func() error, error) {
 	retention := cfg.Source.ChangeRetention
+	keep := flagcache.HistoryRetention{MaxAge: cfg.Source.HistoryMaxAge, MaxVersions: cfg.Source.HistoryMaxVersions}
 	switch cfg.Source.Kind {
 	case "embedded":
 		dir := cfg.Source.DataDir
@@ -127,7 +128,7 @@ func openSource(ctx context.Context, cfg config.Config) (flagcache.Store, func()
 			return nil, nil, fmt.Errorf("source.data_dir: %w", err)
 		}
 		path := filepath.Join(dir, "flagcache.db")
-		s, err := boltsource.Open(path, boltsource.Options{Retention: retention})
+		s, err := boltsource.Open(path, boltsource.Options{Retention: retention, History: keep})
 		if errors.Is(err, boltsource.ErrLocked) {
 			return nil, nil, fmt.Errorf("%s is in use by another flagcache process: %w", path, err)
 		}
@@ -136,22 +137,23 @@ func openSource(ctx context.Context, cfg config.Config) (flagcache.Store, func()
 		}
 		return s, s.Close, nil
 	case "memory":
-		return memstore.New(memstore.Options{Retention: retention}), func() error { return nil }, nil
+		return memstore.New(memstore.Options{Retention: retention, History: keep}), func() error { return nil }, nil
 	case "postgres":
-		s, err := openPostgres(ctx, cfg.Postgres, retention)
+		s, err := openPostgres(ctx, cfg.Postgres, retention, keep)
 		if err != nil {
 			return nil, nil, err
 		}
 		return s, func() error { s.Close(); return nil }, nil
 	case "redis":
 		client := redisClient(cfg.Redis)
-		return rediskv.New(client, rediskv.Options{Prefix: cfg.Redis.Prefix, Retention: retention}), client.Close, nil
+		return rediskv.New(client, rediskv.Options{Prefix: cfg.Redis.Prefix, Retention: retention, History: keep}), client.Close, nil
 	}
 	return nil, nil, fmt.Errorf("unknown source.kind %q", cfg.Source.Kind)
 }
 
-func openPostgres(ctx context.Context, cfg config.Postgres, retention time.Duration) (*pgsource.Store, error) {
+func openPostgres(ctx context.Context, cfg config.Postgres, retention time.Duration, keep flagcache.HistoryRetention) (*pgsource.Store, error) {
 	return pgsource.Open(ctx, string(cfg.DSN), pgsource.Options{
+		History:   keep,
 		Retention: retention,
 		Schema:    cfg.Schema,
 		MaxConns:  int32(cfg.MaxConns),

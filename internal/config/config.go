@@ -47,6 +47,10 @@ type Auth struct {
 // Token is one bearer token: its scope, and its secret inline (Value) or
 // in a file holding just the token (File), such as a mounted Secret.
 type Token struct {
+	// Name is the actor the history records for the token's writes;
+	// default "token-N" (N its 1-based position). The environment tokens
+	// are EnvTokenName and EnvReadTokenName.
+	Name  string `toml:"name"`
 	Scope string `toml:"scope"`
 	Value Secret `toml:"value"`
 	File  string `toml:"file"`
@@ -65,6 +69,11 @@ type Source struct {
 	// when XDG_DATA_HOME is set, else ./flagcache-data.
 	DataDir         string        `toml:"data_dir"`
 	ChangeRetention time.Duration `toml:"change_retention"`
+	// The history retention: versions older than HistoryMaxAge, and
+	// beyond the newest HistoryMaxVersions of a flag, are dropped (its
+	// newest version never is). 0: no bound, the default.
+	HistoryMaxAge      time.Duration `toml:"history_max_age"`
+	HistoryMaxVersions int           `toml:"history_max_versions"`
 }
 
 // Postgres is the Postgres source.

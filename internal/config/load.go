@@ -21,6 +21,10 @@ import (
 const (
 	EnvToken     = "FLAGCACHE_TOKEN"
 	EnvReadToken = "FLAGCACHE_READ_TOKEN"
+
+	// The names (history actors) of the environment tokens.
+	EnvTokenName     = "env-write"
+	EnvReadTokenName = "env-read"
 )
 
 // Load builds the configuration: Default, then the TOML file at path (none
@@ -42,10 +46,10 @@ func Load(path string, getenv func(string) string, flags map[string]string) (Con
 		}
 	}
 	if v := getenv(EnvToken); v != "" {
-		c.Auth.Tokens = append(c.Auth.Tokens, Token{Scope: "write", Value: Secret(v), from: EnvToken})
+		c.Auth.Tokens = append(c.Auth.Tokens, Token{Name: EnvTokenName, Scope: "write", Value: Secret(v), from: EnvToken})
 	}
 	if v := getenv(EnvReadToken); v != "" {
-		c.Auth.Tokens = append(c.Auth.Tokens, Token{Scope: "read", Value: Secret(v), from: EnvReadToken})
+		c.Auth.Tokens = append(c.Auth.Tokens, Token{Name: EnvReadTokenName, Scope: "read", Value: Secret(v), from: EnvReadToken})
 	}
 	for _, name := range slices.Sorted(maps.Keys(flags)) {
 		s, ok := setting(name)

@@ -59,9 +59,19 @@ func (c *Config) Validate() error {
 		bad("server.max_watch_streams_per_token", "must be at least 1, got %d", c.Server.MaxWatchStreamsPerToken)
 	}
 
+	names := map[string]bool{}
 	for i, t := range c.Auth.Tokens {
 		name := fmt.Sprintf("auth.tokens[%d]", i)
 		oneOf(name+".scope", t.Scope, "read", "write")
+		if t.Name != "" {
+			if err := flagcache.ValidateActor(t.Name); err != nil {
+				bad(name+".name", "%v", err)
+			}
+			if names[t.Name] {
+				bad(name+".name", "%q is the name of another token", t.Name)
+			}
+			names[t.Name] = true
+		}
 		if (t.Value == "") == (t.File == "") {
 			bad(name, "give exactly one of value and file")
 		}
@@ -75,6 +85,10 @@ func (c *Config) Validate() error {
 		bad("source.data_dir", "required for the embedded source")
 	}
 	positive("source.change_retention", c.Source.ChangeRetention)
+	notNegative("source.history_max_age", c.Source.HistoryMaxAge)
+	if c.Source.HistoryMaxVersions < 0 {
+		bad("source.history_max_versions", "must not be negative, got %d", c.Source.HistoryMaxVersions)
+	}
 
 	if c.Source.Kind == "postgres" && c.Postgres.DSN == "" && c.Postgres.DSNFile == "" {
 		bad("postgres.dsn", "required when source.kind is postgres (or set postgres.dsn_file, or FLAGCACHE_POSTGRES_DSN)")

@@ -43,7 +43,7 @@ func benchStore(b *testing.B, n int) *Store {
 					d.Environments[envs[(i+j)%len(envs)]] = flagcache.Environment{Enabled: true}
 				}
 				d.Stamp(now, now)
-				if _, err := bk.put(d, 1, nil); err != nil {
+				if _, err := s.put(bk, d, 1, nil, flagcache.ActorUnknown, now); err != nil {
 					return err
 				}
 			}

@@ -11,13 +11,6 @@ import (
 	"github.com/flagcache/flagcache"
 )
 
-func init() { commands = append(commands, historyCommands...) }
-
-var historyCommands = []command{
-	{"history", "print a flag's versions, newest first (a table or --json)", (*cli).history},
-	{"revert", "write an earlier version of a flag back (--to N)", (*cli).revert},
-}
-
 func (c *cli) history(ctx context.Context, args []string) error {
 	fs := c.flagSet("history")
 	k := c.connFlags(fs)
@@ -26,7 +19,7 @@ func (c *cli) history(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, `print {"versions": [...], "next": N} with the full definitions`)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: flagcache history [flags] ID\n\nPrints the kept versions of a flag, newest first: version, revision, op, actor, time.")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	pos, err := parseArgs(fs, args, 1, 1, "one flag id")
 	if err != nil {
@@ -72,7 +65,7 @@ func (c *cli) revert(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print the stored flag as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: flagcache revert --to N [flags] ID\n\nWrites version N's definition back as a new version, with If-Match on the\ncurrent one: a write in between makes it fail, and nothing is overwritten.")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	pos, err := parseArgs(fs, args, 1, 1, "one flag id")
 	if err != nil {

@@ -16,6 +16,8 @@
 //	flagcache delete        delete a flag (--if-match)
 //	flagcache export        write every flag to a JSON file
 //	flagcache import        create or update flags from an export file
+//	flagcache history       print a flag's versions, newest first (a table or --json)
+//	flagcache revert        write an earlier version of a flag back (--to N)
 //
 // And `flagcache help CMD` (the flags of CMD) and `flagcache --version`.
 // The benchmark rig is a binary of its own, cmd/flagcache-bench.
@@ -80,6 +82,8 @@ var commands = []command{
 	{"delete", "delete a flag (--if-match)", (*cli).delete},
 	{"export", "write every flag to a JSON file", (*cli).export},
 	{"import", "create or update flags from an export file", (*cli).importFlags},
+	{"history", "print a flag's versions, newest first (a table or --json)", (*cli).history},
+	{"revert", "write an earlier version of a flag back (--to N)", (*cli).revert},
 }
 
 func lookup(name string) (command, bool) {

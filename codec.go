@@ -1144,6 +1144,10 @@ func (c *Change) AppendJSON(b []byte) []byte {
 	b = appendString(b, string(c.ID))
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, c.Version, 10)
+	if c.Actor != "" {
+		b = append(b, `,"actor":`...)
+		b = appendString(b, c.Actor)
+	}
 	if c.Flag != nil {
 		b = append(b, `,"flag":`...)
 		b = c.Flag.AppendJSON(b)
@@ -1171,6 +1175,10 @@ func (c *Change) UnmarshalJSON(b []byte) error {
 			}
 		case "id":
 			if decodeString(raw, (*string)(&c.ID)) != "" {
+				err = errSyntax
+			}
+		case "actor":
+			if decodeString(raw, &c.Actor) != "" {
 				err = errSyntax
 			}
 		case "flag":

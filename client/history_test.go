@@ -28,11 +28,11 @@ func TestHistoryRetention(t *testing.T) {
 // and the delete's change names it.
 func TestHistoryActorIsTheToken(t *testing.T) {
 	srv := startDaemon(t, memstore.New(memstore.Options{}), httpapi.Options{Tokens: []httpapi.Token{
-		{Secret: "s1", Scope: httpapi.ScopeWrite, Name: "deploy-bot"},
-		{Secret: "s2", Scope: httpapi.ScopeWrite},
+		{Secret: "first-secret-0123456789", Scope: httpapi.ScopeWrite, Name: "deploy-bot"},
+		{Secret: "second-secret-0123456789", Scope: httpapi.ScopeWrite},
 	}})
-	bot := newClient(t, srv.URL, client.WithToken("s1"))
-	second := newClient(t, srv.URL, client.WithToken("s2"))
+	bot := newClient(t, srv.URL, client.WithToken("first-secret-0123456789"))
+	second := newClient(t, srv.URL, client.WithToken("second-secret-0123456789"))
 	ctx := flagcache.WithActor(context.Background(), "mallory")
 	def, _ := flagcache.NewBoolean("f", "F", false)
 	if _, err := bot.Create(ctx, def); err != nil {

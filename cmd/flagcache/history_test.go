@@ -32,18 +32,18 @@ func TestHistoryEndToEnd(t *testing.T) {
 [[auth.tokens]]
 name = "alice"
 scope = "write"
-value = "alice-secret"
+value = "alice-secret-0123456789"
 
 [[auth.tokens]]
 name = "deploy-bot"
 scope = "write"
-value = "bot-secret"
+value = "bot-secret-0123456789"
 `)
 	d := startServe(t, env, "--config", cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	alice := mustClient(t, d.base, "alice-secret")
-	bot := mustClient(t, d.base, "bot-secret")
+	alice := mustClient(t, d.base, "alice-secret-0123456789")
+	bot := mustClient(t, d.base, "bot-secret-0123456789")
 
 	def, _ := flagcache.NewBoolean("checkout", "Checkout v1", false)
 	if _, err := alice.Create(ctx, def); err != nil {
@@ -71,7 +71,7 @@ value = "bot-secret"
 		t.Fatalf("history through the client:\n got %q\nwant %q", got, wantHistory)
 	}
 
-	cliEnv := map[string]string{envURL: d.base, envToken: "alice-secret"}
+	cliEnv := map[string]string{envURL: d.base, envToken: "alice-secret-0123456789"}
 	r := runAdmin(t, cliEnv, "", "history", "checkout", "--json")
 	var fromCLI flagcache.HistoryPage
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &fromCLI) != nil {
@@ -102,7 +102,7 @@ value = "bot-secret"
 		proxy.ServeHTTP(w, req)
 	}))
 	defer front.Close()
-	r = runAdmin(t, map[string]string{envURL: front.URL, envToken: "alice-secret"}, "", "revert", "checkout", "--to", "1")
+	r = runAdmin(t, map[string]string{envURL: front.URL, envToken: "alice-secret-0123456789"}, "", "revert", "checkout", "--to", "1")
 	wantExit(t, r, 1, "conflict")
 	if !raced.Load() {
 		t.Fatal("revert sent no PUT")
@@ -144,10 +144,10 @@ value = "bot-secret"
 		{"/v1/flags/checkout/versions/0", "invalid_argument", 400},
 		{"/v1/flags/checkout/versions/v1", "invalid_argument", 400},
 	} {
-		resp := d.do(t, "GET", c.path, "", "Authorization: Bearer alice-secret")
+		resp := d.do(t, "GET", c.path, "", "Authorization: Bearer alice-secret-0123456789")
 		want(t, resp, c.status, c.code)
 	}
-	resp := d.do(t, "GET", "/v1/flags/checkout/versions/2", "", "Authorization: Bearer alice-secret")
+	resp := d.do(t, "GET", "/v1/flags/checkout/versions/2", "", "Authorization: Bearer alice-secret-0123456789")
 	if st := mustStored(t, resp); st.Version != 2 || st.Definition.Name != "Checkout v2" {
 		t.Fatalf("GET versions/2: %+v", st)
 	}

@@ -111,7 +111,9 @@ func (s *Store) record(b buckets, id flagcache.ID, version int64, e historyValue
 func (b buckets) eachVersion(id flagcache.ID, fn func(rank int, key []byte, v historyValue) bool) error {
 	prefix := historyPrefix(id)
 	c := b.history().Cursor()
-	k, v := c.Seek(append([]byte(id), 1))
+	// Seek past the id's last entry, then step back onto it.
+	k, _ := c.Seek(append([]byte(id), 1))
+	var v []byte
 	if k == nil {
 		k, v = c.Last()
 	} else {

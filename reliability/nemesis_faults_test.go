@@ -43,11 +43,9 @@ type fault struct {
 // FLAGCACHE_NEMESIS_ALL=1 runs them anyway, to reproduce;
 // FLAGCACHE_NEMESIS_KINDS=a,b runs only the kinds named.
 var disabled = map[string]string{
-	"postgres-reset":             "a failed feed read ends C's watch streams; the local-cache client then serves superseded copies after it reconnects: stale and backwards reads via local (defect 6; board, fresh-edge finding 5)",
-	"postgres-terminate":         "the same (defect 6; board, fresh-edge finding 5)",
-	"postgres-blackhole":         "black-holed pooled source connections stall repairs: sidecars stale 12 s after the heal (board, fresh-edge finding 4)",
-	"redis-restart-old-snapshot": "Redis restored from an old snapshot resurrects a deleted flag at v1 once the floor lapses (defect 1; board, fresh-edge finding 3)",
-	"replica-promoted-lagging":   "the same: Redis moving backwards is served once the floor lapses (defect 1; board, fresh-edge finding 3)",
+	"postgres-reset":     "a failed feed read ends C's watch streams; the local-cache client then serves superseded copies after it reconnects: stale and backwards reads via local (defect 6; board, fresh-edge finding 5)",
+	"postgres-terminate": "the same (defect 6; board, fresh-edge finding 5)",
+	"postgres-blackhole": "black-holed pooled source connections stall repairs: sidecars stale 12 s after the heal (board, fresh-edge finding 4)",
 }
 
 func isDisabled(kind string) bool {

@@ -131,6 +131,27 @@ func PageHistory(newestFirst []HistoryEntry, before int64, limit int) *HistoryPa
 	return page
 }
 
+// HistoryPageOf is History for a store that reads a flag's whole retained
+// history, newest first: ErrNotFound when there is none, else the page of
+// before and limit.
+func HistoryPageOf(newestFirst []HistoryEntry, before int64, limit int) (*HistoryPage, error) {
+	if len(newestFirst) == 0 {
+		return nil, ErrNotFound
+	}
+	return PageHistory(newestFirst, before, limit), nil
+}
+
+// VersionOf is GetVersion for a store that reads a flag's whole retained
+// history: the entry of version as a Stored, or VersionNotFound.
+func VersionOf(id ID, history []HistoryEntry, version int64) (*Stored, error) {
+	for _, e := range history {
+		if e.Version == version {
+			return e.StoredVersion(id)
+		}
+	}
+	return nil, VersionNotFound(id, version, WhyNotKept)
+}
+
 // VersionNotFound is the error of a GetVersion that finds no definition:
 // it matches ErrNotFound and names the version.
 func VersionNotFound(id ID, version int64, why string) error {

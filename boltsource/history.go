@@ -194,10 +194,7 @@ func (s *Store) History(ctx context.Context, id flagcache.ID, before int64, limi
 	if err != nil {
 		return nil, err
 	}
-	if len(h) == 0 {
-		return nil, flagcache.ErrNotFound
-	}
-	return flagcache.PageHistory(h, before, limit), nil
+	return flagcache.HistoryPageOf(h, before, limit)
 }
 
 // GetVersion implements flagcache.HistoryReader.
@@ -209,10 +206,5 @@ func (s *Store) GetVersion(ctx context.Context, id flagcache.ID, version int64) 
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range h {
-		if e.Version == version {
-			return e.StoredVersion(id)
-		}
-	}
-	return nil, flagcache.VersionNotFound(id, version, flagcache.WhyNotKept)
+	return flagcache.VersionOf(id, h, version)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,32 @@ func TestCancelWhileWaiting(t *testing.T) {
 	got, err := s.Get(ctxFor(t), "a")
 	if err != nil || got.Version != 1 || got.Definition.Name != "A" {
 		t.Errorf("after the cancelled Update: got %+v, %v; want version 1 unchanged", got, err)
+	}
+}
+
+// TestDSNParseErrorWithheld: a DSN that does not parse is an error naming
+// the setting that quotes none of the DSN (pgx's own message masks a
+// password only up to its first "@"). It needs no server.
+func TestDSNParseErrorWithheld(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u:S3cr%zz@tPart@host/db",
+		"postgres://u:S3cr@tPart:x@host:99999/db",
+		"postgres://u:S3cr@tPart#w0rd@host/db?sslmode=bogus",
+		"host=x password=S3cr@tPart port=abc",
+	} {
+		s, err := pgsource.Open(context.Background(), dsn, pgsource.Options{})
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%q) = nil error, want invalid_argument", dsn)
+		}
+		var inv *flagcache.InvalidError
+		if !errors.As(err, &inv) || inv.Field != "dsn" {
+			t.Errorf("Open(%q) = %v, want an invalid-argument error naming dsn", dsn, err)
+		}
+		for _, part := range []string{"tPart", "S3cr", "host"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("Open(%q) = %q: quotes %q of the DSN", dsn, err, part)
+			}
+		}
 	}
 }

@@ -52,17 +52,23 @@ type Store struct {
 	keep      flagcache.HistoryRetention
 }
 
+// errDSN is Open's whole answer to a DSN that does not parse.
+var errDSN = flagcache.Invalid("dsn", "not a valid Postgres connection string (the parser's message is withheld: it may contain the password; percent-encode special characters such as @ in the password)")
+
 var validSchema = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // Open returns a Store on a new connection pool for dsn (a URL or key=value
 // connection string, see pgxpool.ParseConfig). It does not connect: the
 // pool dials on first use, so a server that is down makes calls fail with
 // flagcache.ErrUnavailable, not Open. Call Migrate before first use, and
-// Ping to check the server.
+// Ping to check the server. A dsn that does not parse is an
+// invalid-argument error naming "dsn" that quotes none of it.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("pgsource: %w", err)
+		// pgx masks the password only up to its first "@", so a password
+		// with a raw "@" or "#" leaks through its message: none of it is kept.
+		return nil, errDSN
 	}
 	if opts.Schema != "" {
 		if !validSchema.MatchString(opts.Schema) {

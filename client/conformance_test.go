@@ -14,7 +14,6 @@ import (
 	"github.com/flagcache/flagcache/internal/testenv"
 	"github.com/flagcache/flagcache/memstore"
 	"github.com/flagcache/flagcache/pgsource"
-	"github.com/flagcache/flagcache/rediskv"
 	"github.com/flagcache/flagcache/storetest"
 	"github.com/flagcache/flagcache/tiered"
 )
@@ -66,8 +65,8 @@ func TestConformancePostgresRedis(t *testing.T) {
 		}
 		src, schema := pgtest.NewStore(t, pgsource.Options{})
 		storetest.SetRaw(t, storetest.Raw{Write: pgtest.RawWriter(t, schema), ValueEqual: true})
-		cache := rediskv.NewCache(rc, rediskv.CacheOptions{Prefix: testenv.UniqueName("client-test-"), TTL: time.Minute})
-		store := tiered.New(src, tiered.Options{Cache: cache})
+		name := testenv.UniqueName("client-test-")
+		store := tiered.New(src, tiered.Options{Redis: tiered.RedisOptions{Client: rc, Prefix: name, TTL: time.Minute, Channel: name + ":inv"}})
 		t.Cleanup(func() { store.Close() })
 		return newClient(t, startDaemon(t, store, httpapi.Options{}).URL)
 	})

@@ -23,9 +23,7 @@ import (
 	"github.com/flagcache/flagcache/internal/pgtest"
 	"github.com/flagcache/flagcache/internal/redistest"
 	"github.com/flagcache/flagcache/internal/testenv"
-	"github.com/flagcache/flagcache/invalidation"
 	"github.com/flagcache/flagcache/pgsource"
-	"github.com/flagcache/flagcache/rediskv"
 	"github.com/flagcache/flagcache/tiered"
 )
 
@@ -68,8 +66,6 @@ type nemSidecar struct {
 	store  *tiered.Store
 	pool   *pgxpool.Pool
 	client *redis.Client
-	stop   context.CancelFunc
-	done   chan struct{}
 	once   sync.Once
 }
 
@@ -193,36 +189,17 @@ func (r *nemRig) startSidecar(name string) *nemSidecar {
 	rc := redis.NewClient(redistest.FastOptions(r.redisProxy.Addr))
 	opts := suiteOptions()
 	opts.ResyncInterval = 30 * time.Second
-	opts.Cache = rediskv.NewCache(rc, rediskv.CacheOptions{Prefix: prefix + ":cache"})
-	opts.Publisher = invalidation.NewPublisher(rc, prefix+":inv")
+	// The store subscribes until it works: a sidecar may start in the
+	// middle of a fault.
+	opts.Redis = tiered.RedisOptions{Client: rc, Prefix: prefix + ":cache", Channel: prefix + ":inv", HealthInterval: nemHealth}
 	opts.Origin = name
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &nemSidecar{name: name, store: tiered.New(pgsource.New(pool, pgsource.Options{}), opts), pool: pool, client: rc, stop: cancel, done: make(chan struct{})}
-	// Subscribe until it works: a sidecar may start in the middle of a
-	// fault.
-	go func() {
-		defer close(n.done)
-		for ctx.Err() == nil {
-			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
-			err := n.store.Subscribe(sctx, rc, invalidation.SubscriberOptions{Channel: prefix + ":inv", HealthInterval: nemHealth})
-			scancel()
-			if err == nil {
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
+	n := &nemSidecar{name: name, store: tiered.New(pgsource.New(pool, pgsource.Options{}), opts), pool: pool, client: rc}
 	r.t.Cleanup(n.kill)
 	return n
 }
 
 func (n *nemSidecar) kill() {
 	n.once.Do(func() {
-		n.stop()
-		<-n.done
 		n.store.Close()
 		n.client.Close()
 		n.pool.Close()

@@ -14,7 +14,6 @@ import (
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/internal/redistest"
-	"github.com/flagcache/flagcache/invalidation"
 	"github.com/flagcache/flagcache/rediskv"
 	"github.com/flagcache/flagcache/tiered"
 )
@@ -151,16 +150,15 @@ func (r *rig) startSidecar(name string) *sidecar {
 	r.t.Helper()
 	client := redis.NewClient(redistest.FastOptions(r.redis.Addr))
 	opts := r.cfg.opts
-	opts.Cache = r.newCache(client)
-	opts.Publisher = invalidation.NewPublisher(client, prefix+":inv")
+	opts.Redis = tiered.RedisOptions{
+		Client: client, Prefix: prefix + ":cache", TTL: r.cfg.cacheTTL,
+		Channel: prefix + ":inv", HealthInterval: r.cfg.health,
+	}
 	opts.Origin = name
 	n := &sidecar{Store: tiered.New(r.source, opts), name: name, client: client}
 	r.t.Cleanup(n.kill)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := n.Subscribe(ctx, client, invalidation.SubscriberOptions{Channel: prefix + ":inv", HealthInterval: r.cfg.health})
-	if err != nil {
-		r.t.Fatalf("sidecar %s: subscribe: %v", name, err)
+	if !n.Stats().Subscribed {
+		r.t.Fatalf("sidecar %s: not subscribed to the invalidations", name)
 	}
 	return n
 }

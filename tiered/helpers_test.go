@@ -11,7 +11,6 @@ import (
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/internal/testenv"
-	"github.com/flagcache/flagcache/invalidation"
 	"github.com/flagcache/flagcache/rediskv"
 	"github.com/flagcache/flagcache/tiered"
 )
@@ -89,12 +88,9 @@ func newNode(t *testing.T, source flagcache.Store, cfg nodeConfig) *node {
 	n := &node{}
 	if cfg.client != nil {
 		n.cache = rediskv.NewCache(cfg.client, rediskv.CacheOptions{Prefix: cfg.prefix + ":cache"})
-		if !cfg.noCache {
-			opts.Cache = n.cache
-		}
-		opts.Publisher = invalidation.NewPublisher(cfg.client, cfg.prefix+":inv")
-		if cfg.sharded {
-			opts.Publisher = invalidation.NewShardedPublisher(cfg.client, cfg.prefix+":inv")
+		opts.Redis = tiered.RedisOptions{
+			Client: cfg.client, Prefix: cfg.prefix + ":cache", NoCache: cfg.noCache,
+			Channel: cfg.prefix + ":inv", Sharded: cfg.sharded, HealthInterval: 200 * time.Millisecond,
 		}
 	}
 	n.Store = tiered.New(source, opts)
@@ -104,13 +100,8 @@ func newNode(t *testing.T, source flagcache.Store, cfg nodeConfig) *node {
 			deleteKeys(cfg.client, cfg.prefix+":cache:*")
 		}
 	})
-	if cfg.client != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err := n.Subscribe(ctx, cfg.client, invalidation.SubscriberOptions{Channel: cfg.prefix + ":inv", Sharded: cfg.sharded, HealthInterval: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatalf("subscribe: %v", err)
-		}
+	if cfg.client != nil && !n.Stats().Subscribed {
+		t.Fatal("New returned before subscribing to a Redis that answers")
 	}
 	return n
 }
@@ -165,9 +156,9 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// newBenchNode is newNode for benchmarks: the cache tier without pub/sub.
+// newBenchNode is newNode for benchmarks.
 func newBenchNode(b *testing.B, source flagcache.Store, client redis.UniversalClient, prefix string, opts tiered.Options) *tiered.Store {
-	opts.Cache = rediskv.NewCache(client, rediskv.CacheOptions{Prefix: prefix + ":cache"})
+	opts.Redis = tiered.RedisOptions{Client: client, Prefix: prefix + ":cache", Channel: prefix + ":inv"}
 	s := tiered.New(source, opts)
 	b.Cleanup(func() { s.Close() })
 	return s

@@ -60,6 +60,7 @@ type Stats struct {
 	AppliedRevision        int64 // every write up to it is reflected here; -1 none yet
 	SourceRevision         int64 // the newest revision heard of (feed, notification, invalidation); -1 none
 	BreakerOpen            bool  // Redis is being skipped
+	Subscribed             bool  // the invalidation subscription was confirmed once
 	RepairFailures         int64 // repairs from the change feed that failed
 	LRULen                 int
 }
@@ -79,7 +80,8 @@ func (s *Store) Stats() Stats {
 		Gaps: o.gaps.Load(), Repaired: o.repaired.Load(), Purges: o.purges.Load(),
 		StaleServed: o.staleServed.Load(), RedisErrors: o.redisErrors.Load(),
 		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), Notifications: o.notified.Load(), RepairFailures: o.repairFailures.Load(),
-		LRULen: s.lru.Len(), AppliedRevision: applied, SourceRevision: s.sourceRev.Load(), BreakerOpen: s.breaker.isOpen(),
+		LRULen: s.lru.Len(), AppliedRevision: applied, SourceRevision: s.sourceRev.Load(), BreakerOpen: s.cache != nil && s.breaker.isOpen(),
+		Subscribed: s.subscribed.Load(),
 	}
 }
 

@@ -2,8 +2,7 @@ package tiered
 
 import (
 	"context"
-	"math/rand/v2"
-	"time"
+	"errors"
 )
 
 // RevisionWatcher is implemented by sources that announce their commits
@@ -22,38 +21,16 @@ type RevisionWatcher interface {
 	WatchRevisions(ctx context.Context, notify func(revision int64)) error
 }
 
-// watchBackoff bounds the pause between attempts to listen again.
-const (
-	watchMinBackoff = 100 * time.Millisecond
-	watchMaxBackoff = 10 * time.Second
-)
-
 // watchSource listens to the source's commit notifications until ctx
 // ends, listening again with jittered backoff when the connection is lost.
 func (s *Store) watchSource(ctx context.Context, w RevisionWatcher) {
 	defer s.wg.Done()
-	backoff := watchMinBackoff
-	for {
-		started := time.Now()
-		err := w.WatchRevisions(ctx, s.sourceRevision)
-		if ctx.Err() != nil {
-			return
+	s.keepTrying(ctx, "source notifications lost", func(ctx context.Context) error {
+		if err := w.WatchRevisions(ctx, s.sourceRevision); err != nil {
+			return err
 		}
-		if time.Since(started) > watchMaxBackoff {
-			backoff = watchMinBackoff // it listened a while: not a failing loop
-		}
-		s.log.Warn("tiered: source notifications lost; listening again", "err", err, "retry_in", backoff)
-		// Full jitter: sidecars that lost the same server do not return
-		// in step.
-		t := time.NewTimer(rand.N(backoff) + time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, watchMaxBackoff)
-	}
+		return errors.New("tiered: the source stopped notifying")
+	})
 }
 
 // sourceRevision takes one notification: a revision past the applied one

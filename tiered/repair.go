@@ -7,35 +7,12 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/invalidation"
 )
 
 // repairPage is how many changes a repair reads per call.
 const repairPage = 1000
-
-// Subscribe starts listening for invalidations through client and returns
-// once the subscription is confirmed. From then on every write announced by
-// any sidecar drops older local copies, and every gap is repaired.
-func (s *Store) Subscribe(ctx context.Context, client redis.UniversalClient, opts invalidation.SubscriberOptions) error {
-	sub, err := invalidation.Subscribe(ctx, client, handler{s}, opts)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	old := s.sub
-	s.sub = sub
-	s.mu.Unlock()
-	if old != nil {
-		old.Close() // a second Subscribe replaces the first
-	}
-	// Writes committed before the subscription was confirmed were not
-	// heard: catch up from the feed.
-	s.kick(s.repairCh)
-	return nil
-}
 
 // handler adapts Store to invalidation.Handler without widening Store's API.
 type handler struct{ s *Store }

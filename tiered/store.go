@@ -29,10 +29,9 @@ var (
 
 // Options configure a Store. Zero values are the documented defaults.
 type Options struct {
-	// Cache is the Redis tier; nil runs LRU → source only.
-	Cache *rediskv.Cache
-	// Publisher sends invalidations after writes; nil sends none.
-	Publisher *invalidation.Publisher
+	// Redis is the shared cache tier and the invalidation bus; without a
+	// client the Store runs LRU → source only.
+	Redis RedisOptions
 	// Origin names this sidecar in invalidations; default random.
 	Origin string
 
@@ -50,10 +49,6 @@ type Options struct {
 	// CacheTimeout bounds each Redis call; default 100ms. The client
 	// should also have short dial/read/write timeouts.
 	CacheTimeout time.Duration
-	// FloorTTL is ignored, and will go: announced versions are no longer
-	// forgotten after a delay (a Redis that moves backwards could
-	// otherwise be served once they lapse); MaxVersions bounds them.
-	FloorTTL time.Duration
 	// MaxVersions bounds how many ids' newest versions are remembered
 	// (against racing fills and a Redis that moved backwards); default
 	// max(4 × LRUSize, 100,000). Past it, the least recently written ids'
@@ -102,8 +97,7 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Store is the tiered flagcache.Store. Create it with New, start the
-// invalidation listener with Subscribe (when there is a Redis), and Close it.
+// Store is the tiered flagcache.Store. Create it with New and Close it.
 type Store struct {
 	source  flagcache.Store
 	cache   *rediskv.Cache
@@ -120,6 +114,7 @@ type Store struct {
 	sourceDown  atomic.Bool // the last source call failed as unavailable
 	sourceRev   atomic.Int64
 	redisBehind atomic.Bool // redisSince >= 0
+	subscribed  atomic.Bool // the invalidation subscription was confirmed
 
 	// Invalidation bookkeeping, see repair.go.
 	mu         sync.Mutex
@@ -134,6 +129,7 @@ type Store struct {
 	stop         chan struct{}
 	cancel       context.CancelFunc // ends the background work's context
 	closeOnce    sync.Once
+	closed       bool // Close began: a late subscription is closed at once
 	wg           sync.WaitGroup
 	sub          *invalidation.Subscriber
 
@@ -142,13 +138,14 @@ type Store struct {
 	beforeInstall func(id flagcache.ID)
 }
 
-// New returns a Store over source.
+// New returns a Store over source. With a Redis client it subscribes to
+// the invalidations before it returns if Redis answers, and otherwise
+// keeps trying in the background (the periodic resync bounds staleness
+// meanwhile).
 func New(source flagcache.Store, opts Options) *Store {
 	opts.setDefaults()
 	s := &Store{
 		source:     source,
-		cache:      opts.Cache,
-		pub:        opts.Publisher,
 		opts:       opts,
 		lru:        newLRU(opts.LRUSize, opts.LRUShards, opts.MaxVersions, opts.LRUTTL),
 		breaker:    newBreaker(opts.BreakerFailures, opts.BreakerCooldown),
@@ -160,6 +157,7 @@ func New(source flagcache.Store, opts Options) *Store {
 		stop:       make(chan struct{}),
 	}
 	s.sourceRev.Store(-1)
+	s.openRedis(opts.Redis, opts.Logger)
 	s.clock = newCoarseClock(clockResolution)
 	s.lru.now = s.clock.now
 	s.obs = newObserver(opts.MeterProvider, opts.TracerProvider, s)
@@ -176,6 +174,7 @@ func New(source flagcache.Store, opts Options) *Store {
 		s.wg.Add(1)
 		go s.watchSource(bg, w)
 	}
+	s.startSubscription(bg)
 	return s
 }
 
@@ -187,6 +186,7 @@ func (s *Store) Close() error {
 		close(s.stop)
 		s.cancel()
 		s.mu.Lock()
+		s.closed = true
 		sub := s.sub
 		s.mu.Unlock()
 		if sub != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/flagcache/flagcache/boltsource"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/internal/config"
-	"github.com/flagcache/flagcache/invalidation"
 	"github.com/flagcache/flagcache/memstore"
 	"github.com/flagcache/flagcache/pgsource"
 	"github.com/flagcache/flagcache/rediskv"
@@ -52,12 +51,13 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 	var client redis.UniversalClient
 	if len(cfg.Redis.Addrs) > 0 {
 		client = redisClient(cfg.Redis)
-		if cfg.Source.Kind != "redis" { // a Redis source needs no Redis cache
-			topts.Cache = rediskv.NewCache(client, rediskv.CacheOptions{Prefix: cfg.Redis.Prefix + ":cache", TTL: cfg.Redis.TTL, Logger: log})
-		}
-		topts.Publisher = invalidation.NewPublisher(client, cfg.Redis.InvalidationChannel)
-		if cfg.Redis.ShardedPubSub {
-			topts.Publisher = invalidation.NewShardedPublisher(client, cfg.Redis.InvalidationChannel)
+		topts.Redis = tiered.RedisOptions{
+			Client:  client,
+			Prefix:  cfg.Redis.Prefix + ":cache",
+			TTL:     cfg.Redis.TTL,
+			Channel: cfg.Redis.InvalidationChannel,
+			Sharded: cfg.Redis.ShardedPubSub,
+			NoCache: cfg.Source.Kind == "redis", // a Redis source needs no Redis cache
 		}
 		opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error {
 			return client.Ping(ctx).Err()
@@ -70,49 +70,13 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 	opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "sync", Check: func(context.Context) error {
 		return store.SyncError()
 	}})
-	stopSubscribing := func() {}
-	if client != nil {
-		stopSubscribing = subscribe(store, client, invalidation.SubscriberOptions{
-			Channel: cfg.Redis.InvalidationChannel, Sharded: cfg.Redis.ShardedPubSub,
-		}, log)
-	}
 	return store, func() error {
-		stopSubscribing()
 		err := errors.Join(store.Close(), closeSource())
 		if client != nil {
 			err = errors.Join(err, client.Close())
 		}
 		return err
 	}, nil
-}
-
-// subscribe starts listening for invalidations, retrying in the background
-// while Redis is down (the store's periodic resync bounds staleness
-// meanwhile). The returned function stops the retries and waits for them.
-func subscribe(store *tiered.Store, client redis.UniversalClient, sopts invalidation.SubscriberOptions, log *slog.Logger) func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		backoff := 100 * time.Millisecond
-		for {
-			attempt, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
-			err := store.Subscribe(attempt, client, sopts)
-			cancelAttempt()
-			if err == nil || ctx.Err() != nil {
-				return
-			}
-			log.Warn("cannot subscribe to invalidations yet; retrying", slog.String("channel", sopts.Channel),
-				slog.Duration("retry_in", backoff), slog.String("error", err.Error()))
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 30*time.Second)
-		}
-	}()
-	return func() { cancel(); <-done }
 }
 
 // openSource opens the source of truth named by source.kind. Network

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,8 +29,8 @@ const exportFormat = "flagcache-export/1"
 type exportFile struct {
 	Format     string            `json:"format"`
 	ExportedAt time.Time         `json:"exported_at"`
-	Revision   int64             `json:"revision"` // the store's revision the export reflects
 	Flags      []json.RawMessage `json:"flags"`
+	Revision   int64             `json:"revision"` // the store's revision at the end of the export, written after the flags
 }
 
 func (c *cli) export(ctx context.Context, args []string) error {
@@ -46,59 +45,84 @@ func (c *cli) export(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	// The change feed from 0 holds every live flag once, at its latest
-	// write, read page by page along revisions: a flag written during the
-	// export moves forward and is still read once, which offset paging of
-	// List cannot promise.
-	feed, err := cl.Changes(ctx, 0, 0)
-	if err != nil {
+	exportedAt := time.Now().UTC().Truncate(time.Second)
+	var flags int
+	var revision int64
+	write := func(w io.Writer) (err error) {
+		flags, revision, err = streamExport(ctx, w, cl, exportedAt)
 		return err
 	}
-	var flags []*flagcache.Stored
-	for _, ch := range feed.Changes {
-		if ch.Op == flagcache.OpUpsert && ch.Flag != nil {
-			flags = append(flags, ch.Flag)
-		}
-	}
-	slices.SortFunc(flags, flagcache.CompareStored)
-	header := exportFile{Format: exportFormat, ExportedAt: time.Now().UTC().Truncate(time.Second), Revision: feed.Revision}
 	if *file == "" || *file == "-" {
-		return streamExport(c.stdout, header, flags)
+		return write(c.stdout)
 	}
-	if err := writeExportFile(*file, header, flags); err != nil {
+	if err := writeExportFile(*file, write); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stderr, "exported %d flags to %s (revision %d)\n", len(flags), *file, feed.Revision)
+	fmt.Fprintf(c.stderr, "exported %d flags to %s (revision %d)\n", flags, *file, revision)
 	return nil
 }
 
-// streamExport streams an export file: the header, then each definition
-// compact on its own line, as stored (never re-indented).
-func streamExport(w io.Writer, header exportFile, flags []*flagcache.Stored) error {
-	bw := bufio.NewWriter(w)
-	head, err := json.Marshal(header.ExportedAt)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(bw, "{\"format\":%q,\"exported_at\":%s,\"revision\":%d,\"flags\":[", header.Format, head, header.Revision)
-	for i, s := range flags {
-		b := s.Definition.AppendJSON(nil) // as stored: any shape, any nesting (json.Marshal stops at 10,000 levels)
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		bw.WriteString("\n")
-		bw.Write(b)
-	}
-	bw.WriteString("\n]}\n")
-	return bw.Flush()
+// feedReader is what export reads: pages of the change feed.
+type feedReader interface {
+	Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error)
 }
 
-// writeExportFile writes an export to path. A regular file (or a new
-// one) is replaced atomically through a temporary file beside it, keeping
-// an existing file's mode; a character device or a pipe (/dev/stdout, a
+// exportPage is how many changes export asks for at a time.
+const exportPage = client.MaxPage
+
+// streamExport writes an export of src to w as it reads it: the header,
+// then each live flag's definition compact on its own line, as stored
+// (never re-indented), then the revision. It reads the change feed from 0
+// a page at a time: the feed holds every live flag once, at its latest
+// write, so a flag written during the export moves forward and is still
+// read, which offset paging of List cannot promise. One rewritten after it
+// was read comes round again and is skipped: a flag is exported once, as
+// first read. Memory is one page and the ids written, never the set of
+// definitions. The revision, written last, is the store's at the last page.
+func streamExport(ctx context.Context, w io.Writer, src feedReader, exportedAt time.Time) (flags int, revision int64, err error) {
+	bw := bufio.NewWriter(w)
+	at, err := json.Marshal(exportedAt)
+	if err != nil {
+		return 0, 0, err
+	}
+	fmt.Fprintf(bw, "{\"format\":%q,\"exported_at\":%s,\"flags\":[", exportFormat, at)
+	written := map[flagcache.ID]struct{}{}
+	var after int64
+	var buf []byte
+	for {
+		feed, err := src.Changes(ctx, after, exportPage)
+		if err != nil {
+			return flags, revision, err
+		}
+		revision = feed.Revision
+		for _, ch := range feed.Changes {
+			after = ch.Revision
+			if _, dup := written[ch.ID]; dup || ch.Op != flagcache.OpUpsert || ch.Flag == nil {
+				continue
+			}
+			written[ch.ID] = struct{}{}
+			if flags > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteByte('\n')
+			buf = ch.Flag.Definition.AppendJSON(buf[:0]) // any shape, any nesting (json.Marshal stops at 10,000 levels)
+			bw.Write(buf)
+			flags++
+		}
+		if len(feed.Changes) < exportPage {
+			break
+		}
+	}
+	fmt.Fprintf(bw, "\n],\"revision\":%d}\n", revision)
+	return flags, revision, bw.Flush()
+}
+
+// writeExportFile runs write on path. A regular file (or a new one) is
+// replaced atomically through a temporary file beside it, keeping an
+// existing file's mode; a character device or a pipe (/dev/stdout, a
 // FIFO) is written in place; anything else (a directory, a socket, a
 // block device) is refused. A symbolic link is followed.
-func writeExportFile(path string, header exportFile, flags []*flagcache.Stored) error {
+func writeExportFile(path string, write func(io.Writer) error) error {
 	mode := os.FileMode(0o644)
 	switch st, err := os.Stat(path); {
 	case errors.Is(err, fs.ErrNotExist):
@@ -109,7 +133,7 @@ func writeExportFile(path string, header exportFile, flags []*flagcache.Stored) 
 		if err != nil {
 			return err
 		}
-		if err := streamExport(f, header, flags); err != nil {
+		if err := write(f); err != nil {
 			f.Close()
 			return err
 		}
@@ -127,7 +151,7 @@ func writeExportFile(path string, header exportFile, flags []*flagcache.Stored) 
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename: nothing
-	if err := streamExport(tmp, header, flags); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return err
 	}

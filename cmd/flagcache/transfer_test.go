@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +190,119 @@ func readExport(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// pagedFeed is a change feed of n generated flags (flag i at revision
+// i+1) that export reads through feedReader. It records every page asked
+// for and how much of the export out held by then, and plays two writes
+// made during the export: when page 2 is asked for, flag 5 (already read)
+// and flag 1500 (not read yet) are rewritten at the end of the feed.
+type pagedFeed struct {
+	n      int
+	out    *bytes.Buffer
+	moved  []int // flag numbers rewritten after revision n, in order
+	asked  []int // the limit of each page asked for
+	served int   // bytes of definitions handed out so far
+	held   []int // per page: bytes handed out that out had not received
+}
+
+func (f *pagedFeed) def(i int, rewritten bool) []byte {
+	name := fmt.Sprintf("Flag %d", i)
+	if rewritten {
+		name += " rewritten"
+	}
+	return []byte(fmt.Sprintf(`{"id":"flag-%05d","name":%q,"kind":"json","default_value":{"":[],"n":null},"description":"","x":{"y":{}}}`, i, name))
+}
+
+func (f *pagedFeed) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
+	f.asked = append(f.asked, limit)
+	f.held = append(f.held, f.served-f.out.Len())
+	if len(f.asked) == 2 {
+		f.moved = append(f.moved, 5, 1500)
+	}
+	feed := &flagcache.ChangeFeed{Revision: int64(f.n + len(f.moved))}
+	for rev := after + 1; rev <= feed.Revision && len(feed.Changes) < limit; rev++ {
+		i, rewritten := int(rev-1), false
+		if rev > int64(f.n) {
+			i, rewritten = f.moved[rev-int64(f.n)-1], true
+		} else if slices.Contains(f.moved, i) {
+			continue // its latest write is further on
+		}
+		ch := flagcache.Change{Revision: rev, Op: flagcache.OpUpsert, ID: flagcache.ID(fmt.Sprintf("flag-%05d", i)), Version: 1}
+		if i == 7 {
+			ch.Op = flagcache.OpDelete
+			feed.Changes = append(feed.Changes, ch)
+			continue
+		}
+		var d flagcache.Definition
+		b := f.def(i, rewritten)
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, err
+		}
+		f.served += len(b)
+		ch.Flag = &flagcache.Stored{Definition: &d, Version: 1, Revision: rev}
+		feed.Changes = append(feed.Changes, ch)
+	}
+	return feed, nil
+}
+
+// TestExportStreams: export reads the feed a page at a time and writes
+// each definition before it asks for the next page (never more than
+// bufio's buffer held back), so it never holds the whole set; a flag
+// rewritten during the export is exported once; the output is the same
+// bytes for the same feed, and it imports.
+func TestExportStreams(t *testing.T) {
+	const n = 3500
+	at := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	run := func() (*pagedFeed, []byte) {
+		t.Helper()
+		f := &pagedFeed{n: n, out: &bytes.Buffer{}}
+		flags, rev, err := streamExport(context.Background(), f.out, f, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if flags != n-1 || rev != n+2 {
+			t.Fatalf("exported %d flags at revision %d, want %d (one deleted) at %d", flags, rev, n-1, n+2)
+		}
+		return f, f.out.Bytes()
+	}
+	f, out := run()
+	if want := []int{1000, 1000, 1000, 1000}; !slices.Equal(f.asked, want) {
+		t.Errorf("pages asked for: %v, want %v", f.asked, want)
+	}
+	for page, held := range f.held {
+		if held > 4096 {
+			t.Errorf("when page %d was asked for, %d bytes of definitions read were not written yet (more than bufio's 4096)", page+1, held)
+		}
+	}
+	_, again := run()
+	if !bytes.Equal(out, again) {
+		t.Error("two exports of the same feed differ")
+	}
+
+	var file exportFile
+	if err := json.Unmarshal(out, &file); err != nil {
+		t.Fatalf("the export does not decode: %v", err)
+	}
+	if file.Format != exportFormat || !file.ExportedAt.Equal(at) || file.Revision != n+2 || len(file.Flags) != n-1 {
+		t.Fatalf("export header: %q at %v, revision %d, %d flags", file.Format, file.ExportedAt, file.Revision, len(file.Flags))
+	}
+	if got, want := string(file.Flags[0]), string(f.def(0, false)); got != want {
+		t.Errorf("first flag:\n got %s\nwant %s (as stored)", got, want)
+	}
+	if !bytes.Contains(out, f.def(5, false)) || bytes.Contains(out, f.def(5, true)) {
+		t.Error("flag 5, rewritten after it was read, is not exported once as first read")
+	}
+	if !bytes.Contains(out, f.def(1500, true)) {
+		t.Error("flag 1500, rewritten before it was read, is missing")
+	}
+	items, err := decodeImport(out)
+	if err != nil || len(items) != n-1 {
+		t.Fatalf("decodeImport: %d items, %v", len(items), err)
+	}
+	for _, it := range items {
+		if it.err != nil {
+			t.Fatalf("flag %s does not import: %v", it.id, it.err)
+		}
+	}
 }

@@ -59,7 +59,9 @@
 // unchanged), and its writes are caught on the next Open. A live record
 // whose summary does not decode is kept out of the indexes (index_odd), and
 // while there is one List and Count scan the flags bucket as they did
-// before the indexes. ModifiedSince scans.
+// before the indexes. ModifiedSince and ModifiedSincePage walk the dimModified
+// entries, keyed by (updated_at, id) to the nanosecond: a page is a seek
+// and its own records (BenchmarkModifiedSincePage).
 //
 // # Errors
 //

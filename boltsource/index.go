@@ -31,7 +31,8 @@ import (
 // flagcache.CompareStored, so a page is a cursor walk; every posting list is
 // split by status, so the status filter and the archived rule pick whole
 // lists. A flag has one dimAll entry, one per distinct tag and environment,
-// and one for a non-empty owner.
+// and one for a non-empty owner. A live flag also has one dimModified
+// entry, keyed in ModifiedSince order (modifiedKey).
 //
 // The meta key "index" holds indexVersion and the store revision the
 // indexes are current at. Open rebuilds the indexes, in one transaction,
@@ -53,13 +54,16 @@ var (
 // indexVersion names the index layout and the rules that derive entries
 // from a record (record.summary, flagcache.Query.Match). Change it when
 // either changes: files indexed under another version are rebuilt on Open.
-const indexVersion = 2 // 2: summaries decoded leniently (issue 14: members of another type are absent)
+const indexVersion = 3 // 2: summaries decoded leniently (issue 14: members of another type are absent); 3: dimModified
 
 const (
 	dimAll   = 'a'
 	dimTag   = 't'
 	dimOwner = 'o'
 	dimEnv   = 'e'
+	// dimModified entries are modifiedKey(updated_at, id): the order of
+	// ModifiedSince (modified.go), one per live flag, counted under "m".
+	dimModified = 'm'
 )
 
 // enc appends s so that byte order of encodings is byte order of strings
@@ -283,6 +287,7 @@ func entriesOf(id flagcache.ID, r *record) (out []entry, odd bool) {
 	for env := range d.Environments {
 		put(dimEnv, env)
 	}
+	out = append(out, entry{key: modifiedKey(d.Metadata.UpdatedAt, id), list: 1})
 	return out, false
 }
 

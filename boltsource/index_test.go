@@ -99,6 +99,17 @@ func sameAnswers(t *testing.T, s *Store, want flagcache.Store) {
 			t.Fatalf("Count %+v = %d, want %d", q, n, m)
 		}
 	}
+	got, err := s.ModifiedSince(ctx, time.Time{})
+	if err != nil {
+		t.Fatalf("ModifiedSince: %v", err)
+	}
+	exp, err := want.ModifiedSince(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, e := mustJSON(t, got), mustJSON(t, exp); g != e {
+		t.Fatalf("ModifiedSince:\n got %s\nwant %s", g, e)
+	}
 }
 
 func mustJSON(t *testing.T, v any) string {

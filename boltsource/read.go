@@ -1,10 +1,8 @@
 package boltsource
 
 import (
-	"cmp"
 	"context"
 	"slices"
-	"time"
 
 	"github.com/flagcache/flagcache"
 )
@@ -125,32 +123,6 @@ func checkQuery(ctx context.Context, q flagcache.Query) error {
 		return err
 	}
 	return q.Validate()
-}
-
-// ModifiedSince implements flagcache.Store.
-func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out []*flagcache.Stored
-	err := s.view(func(b buckets) error {
-		modified, records, err := b.scan(func(d *flagcache.Definition) bool { return d.Metadata.UpdatedAt.After(t) })
-		if err != nil {
-			return err
-		}
-		slices.SortFunc(modified, func(a, b *flagcache.Stored) int {
-			if c := a.Definition.Metadata.UpdatedAt.Compare(b.Definition.Metadata.UpdatedAt); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.Definition.ID, b.Definition.ID)
-		})
-		out = modified
-		return decodeAll(out, records)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // scan returns the live flags whose summary (see record.summary) keep

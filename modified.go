@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// MaxModifiedPage is the largest page of ModifiedSincePage the HTTP API
-// serves.
-const MaxModifiedPage = 1000
-
 // ModifiedSincePager is implemented by stores that page ModifiedSince at
 // the source, so a page costs the source a page, not every flag.
 type ModifiedSincePager interface {

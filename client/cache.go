@@ -9,6 +9,7 @@ import (
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/internal/vcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // entry is a cached read: a flag, or (stored nil) its absence at version
@@ -205,7 +206,7 @@ func (c *Client) refresher() {
 		tok := fillToken{tok: lc.vc.Begin(), ok: true}
 		lc.mu.Unlock()
 		slices.Sort(ids)
-		for chunk := range slices.Chunk(ids, MaxPage) {
+		for chunk := range slices.Chunk(ids, wire.MaxPage) {
 			found, err := c.batchGet(c.ctx, chunk)
 			if err != nil {
 				continue // the copies are gone already; reads go to the daemon

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // Defaults of the options.
@@ -28,10 +29,6 @@ const (
 	DefaultWatchIdle      = time.Minute
 	DefaultMaxIdlePerHost = 64
 )
-
-// MaxPage is the largest page the API serves (list, changes, batchGet):
-// the client splits bigger requests into pages of this size.
-const MaxPage = 1000
 
 // sharedTransport is the keep-alive transport of every Client built
 // without WithHTTPClient: apps that make several clients for one daemon
@@ -63,6 +60,10 @@ type Client struct {
 	// beforeInstall, when set (tests), runs between a Get's remote read
 	// and the install of its answer in the local cache.
 	beforeInstall func(flagcache.ID)
+
+	// batchCap is the most ids a batchGet sends: 0 until a daemon
+	// configured below wire.MaxPage refuses a batch and names its cap.
+	batchCap atomic.Int64
 
 	// deleteHeaders is set once a DELETE response carried the tombstone's
 	// version and revision, so Delete stops looking them up in the feed.
@@ -300,7 +301,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, time.Duration, 
 		req.Header.Set("If-Match", flagcache.ETag(cl.ifMatch))
 	}
 	if cl.actor != "" {
-		req.Header.Set(actorHeader, cl.actor)
+		req.Header.Set(wire.ActorHeader, cl.actor)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {

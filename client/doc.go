@@ -9,7 +9,7 @@
 // when an expected version is given, Delete DELETE, GetMany
 // POST /v1/flags:batchGet, List and Count GET /v1/flags and
 // /v1/flags:count, ModifiedSince and Changes their GET endpoints. A List
-// or Changes call without a limit (or above MaxPage, the API's maximum
+// or Changes call without a limit (or above wire.MaxPage, the API's maximum
 // page) reads page after page until done. Input is validated in process
 // with the domain's own rules before anything is sent.
 //

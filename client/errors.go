@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // ErrOutcomeUnknown marks a write whose request reached the wire but whose
@@ -21,8 +22,8 @@ import (
 var ErrOutcomeUnknown = errors.New("the write may or may not have been applied")
 
 // Error is an error response of the API. It unwraps to what the code
-// means in package flagcache, so callers test it with errors.Is and
-// errors.As as they would any Store's errors:
+// means in package flagcache (the table of package wire), so callers test
+// it with errors.Is and errors.As as they would any Store's errors:
 //
 //	not_found          flagcache.ErrNotFound
 //	already_exists     flagcache.ErrAlreadyExists
@@ -40,6 +41,7 @@ type Error struct {
 	Message   string // the server's message
 	RequestID string // X-Request-Id of the response: the server log has it
 	cause     error
+	header    http.Header // of the response (nil for errors made locally)
 }
 
 func (e *Error) Error() string {
@@ -58,31 +60,20 @@ func (e *Error) Error() string {
 // Unwrap returns the flagcache error the code maps to (nil for internal).
 func (e *Error) Unwrap() error { return e.cause }
 
-// errorBody is the API's error envelope.
-type errorBody struct {
-	Error *struct {
-		Code     string `json:"code"`
-		Message  string `json:"message"`
-		Field    string `json:"field"`
-		Expected *int64 `json:"expected"`
-		Actual   *int64 `json:"actual"`
-	} `json:"error"`
-}
-
 // responseError maps an error response to an *Error. A body without the
 // API's envelope (a proxy's page, a server that is not flagcache) keeps
 // the meaning of only the statuses that say the same from anyone; a HEAD
 // response never has a body, so its status is all there is.
 func responseError(cl *call, res *http.Response, body []byte) error {
-	e := &Error{Status: res.StatusCode, RequestID: res.Header.Get("X-Request-Id")}
-	var env errorBody
+	e := &Error{Status: res.StatusCode, RequestID: res.Header.Get(wire.RequestIDHeader), header: res.Header}
+	var env wire.ErrorBody
 	var field string
 	var expected, actual *int64
 	if json.Unmarshal(body, &env) == nil && env.Error != nil && env.Error.Code != "" {
 		e.Code, e.Message = env.Error.Code, env.Error.Message
 		field, expected, actual = env.Error.Field, env.Error.Expected, env.Error.Actual
 	} else {
-		e.Code = statusCode(res.StatusCode, cl.method == http.MethodHead)
+		e.Code = wire.CodeOfStatus(res.StatusCode, cl.method == http.MethodHead)
 		e.Message = http.StatusText(res.StatusCode)
 		if text := strings.TrimSpace(string(body)); text != "" {
 			e.Message += ": " + truncate(text, 200)
@@ -95,12 +86,12 @@ func responseError(cl *call, res *http.Response, body []byte) error {
 		e.Message = e.Code
 	}
 	switch e.Code {
-	case "invalid_argument", "payload_too_large":
-		if e.Code == "payload_too_large" && field == "" {
+	case wire.CodeInvalidArgument, wire.CodePayloadTooLarge:
+		if e.Code == wire.CodePayloadTooLarge && field == "" {
 			field = "body"
 		}
 		e.cause = &flagcache.InvalidError{Field: field, Reason: reason(e.Message, field)}
-	case "version_conflict":
+	case wire.CodeVersionConflict:
 		vc := &flagcache.VersionConflictError{ID: cl.id, Expected: cl.ifMatch}
 		if expected != nil {
 			vc.Expected = *expected
@@ -109,55 +100,16 @@ func responseError(cl *call, res *http.Response, body []byte) error {
 			vc.Actual = *actual
 		}
 		e.cause = vc
-	case "not_found":
-		e.cause = flagcache.ErrNotFound
-	case "already_exists":
-		e.cause = flagcache.ErrAlreadyExists
-	case "unauthenticated":
-		e.cause = flagcache.ErrUnauthenticated
-	case "permission_denied":
-		e.cause = flagcache.ErrPermissionDenied
-	case "resync_needed":
-		e.cause = flagcache.ErrResyncNeeded
-	case "unavailable":
-		e.cause = flagcache.ErrUnavailable
-		if !cl.read && (res.StatusCode == http.StatusBadGateway || res.StatusCode == http.StatusGatewayTimeout) {
-			// A gateway forwarded the write and lost the answer.
-			return &outcomeError{op: cl.method + " " + cl.path, cause: e, unavailable: true}
-		}
+	default:
+		code, _ := wire.Lookup(e.Code)
+		e.cause = code.Err // nil for internal and codes this client does not know
+	}
+	if e.Code == wire.CodeUnavailable && !cl.read &&
+		(res.StatusCode == http.StatusBadGateway || res.StatusCode == http.StatusGatewayTimeout) {
+		// A gateway forwarded the write and lost the answer.
+		return &outcomeError{op: cl.method + " " + cl.path, cause: e, unavailable: true}
 	}
 	return e
-}
-
-// statusCode names the API code a bare status means. Only statuses whose
-// meaning does not depend on who sent them count, unless trustAll (HEAD).
-func statusCode(status int, trustAll bool) string {
-	switch status {
-	case http.StatusUnauthorized:
-		return "unauthenticated"
-	case http.StatusForbidden:
-		return "permission_denied"
-	case http.StatusRequestEntityTooLarge:
-		return "payload_too_large"
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return "unavailable"
-	}
-	if !trustAll {
-		return ""
-	}
-	switch status {
-	case http.StatusBadRequest:
-		return "invalid_argument"
-	case http.StatusNotFound:
-		return "not_found"
-	case http.StatusConflict:
-		return "already_exists"
-	case http.StatusPreconditionFailed:
-		return "version_conflict"
-	case http.StatusGone:
-		return "resync_needed"
-	}
-	return ""
 }
 
 // reason strips the "invalid FIELD: " prefix flagcache.InvalidError puts
@@ -211,7 +163,7 @@ func (e *outcomeError) Unwrap() []error {
 // notFound is the error of a read the local cache answers "absent": the
 // same as the daemon's 404.
 func notFound(id flagcache.ID) error {
-	return &Error{Status: http.StatusNotFound, Code: "not_found",
+	return &Error{Status: wire.Status(wire.CodeNotFound), Code: wire.CodeNotFound,
 		Message: fmt.Sprintf("flag %q not found", id), cause: flagcache.ErrNotFound}
 }
 

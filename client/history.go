@@ -7,10 +7,11 @@ import (
 	"strconv"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // History returns the kept versions of id, newest first
-// (GET /v1/flags/{id}/history). A limit of 0 (all) or above MaxPage is
+// (GET /v1/flags/{id}/history). A limit of 0 (all) or above wire.MaxPage is
 // read page by page.
 func (c *Client) History(ctx context.Context, id flagcache.ID, before int64, limit int) (*flagcache.HistoryPage, error) {
 	if err := id.Validate(); err != nil {
@@ -21,9 +22,9 @@ func (c *Client) History(ctx context.Context, id flagcache.ID, before int64, lim
 	}
 	out := &flagcache.HistoryPage{Versions: []flagcache.HistoryEntry{}}
 	for {
-		n := MaxPage
+		n := wire.MaxPage
 		if limit > 0 {
-			n = min(limit-len(out.Versions), MaxPage)
+			n = min(limit-len(out.Versions), wire.MaxPage)
 		}
 		page, err := c.historyPage(ctx, id, before, n)
 		if err != nil {
@@ -73,10 +74,6 @@ func (c *Client) GetVersion(ctx context.Context, id flagcache.ID, version int64)
 	}
 	return decodeStored(rep.body)
 }
-
-// actorHeader names the caller's flagcache.WithActor to a daemon without
-// auth (one with auth records the token's name).
-const actorHeader = "X-Flagcache-Actor"
 
 // actorOf returns the actor a write with ctx names, refusing a bad one
 // before anything is sent, as the stores do.

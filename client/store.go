@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,39 +13,7 @@ import (
 	"time"
 
 	"github.com/flagcache/flagcache"
-)
-
-// Response bodies of the API (httpapi defines them; the client does not
-// import the server).
-type (
-	listResponse struct {
-		Flags []*flagcache.Stored `json:"flags"`
-		Total int                 `json:"total"`
-	}
-	countResponse struct {
-		Count int `json:"count"`
-	}
-	batchGetRequest struct {
-		IDs []flagcache.ID `json:"ids"`
-	}
-	batchGetResponse struct {
-		Flags   map[flagcache.ID]*flagcache.Stored `json:"flags"`
-		Missing []flagcache.ID                     `json:"missing"`
-	}
-	flagsResponse struct {
-		Flags []*flagcache.Stored `json:"flags"`
-		Next  *struct {
-			Since   time.Time    `json:"since"`
-			AfterID flagcache.ID `json:"after_id"`
-		} `json:"next"`
-	}
-)
-
-// Response headers of the API.
-const (
-	tierHeader     = "X-Flagcache-Tier"
-	staleHeader    = "X-Flagcache-Stale"
-	revisionHeader = "X-Flagcache-Revision"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // TierLocal is the tier GetHit reports for a read served by the client's
@@ -105,11 +75,11 @@ func (c *Client) getRemote(ctx context.Context, id flagcache.ID) (flagcache.Hit,
 	if err != nil {
 		return flagcache.Hit{}, err
 	}
-	tier := flagcache.Tier(rep.header.Get(tierHeader))
+	tier := flagcache.Tier(rep.header.Get(wire.TierHeader))
 	if tier == "" {
 		tier = flagcache.TierSource
 	}
-	return flagcache.Hit{Stored: s, Tier: tier, Stale: rep.header.Get(staleHeader) == "true"}, nil
+	return flagcache.Hit{Stored: s, Tier: tier, Stale: rep.header.Get(wire.StaleHeader) == wire.HeaderTrue}, nil
 }
 
 // Exists reports whether the flag id exists (HEAD /v1/flags/{id}, or the
@@ -137,7 +107,8 @@ func (c *Client) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 }
 
 // GetMany returns the flags that exist among ids (POST /v1/flags:batchGet,
-// in batches of MaxPage; ids the local cache holds are not asked for).
+// in batches of at most the daemon's cap; ids the local cache holds are not
+// asked for).
 func (c *Client) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
 	if err := flagcache.ValidateIDs(ids); err != nil {
 		return nil, err
@@ -162,26 +133,62 @@ func (c *Client) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache
 		fill = c.cache.beginFill()
 	}
 	ask = uniqueIDs(ask)
-	for chunk := range slices.Chunk(ask, MaxPage) {
-		found, err := c.batchGet(ctx, chunk)
-		if err != nil {
-			return nil, err
+	found, err := c.batchGet(ctx, ask)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ask {
+		s := found[id]
+		if s != nil {
+			out[id] = s
 		}
-		for _, id := range chunk {
-			s := found[id]
-			if s != nil {
-				out[id] = s
-			}
-			if c.cache != nil {
-				c.cache.install(fill, id, entryOf(s))
-			}
+		if c.cache != nil {
+			c.cache.install(fill, id, entryOf(s))
 		}
 	}
 	return out, nil
 }
 
+// batchGet reads ids in batches of at most wire.MaxPage, or the smaller cap
+// a daemon names (wire.MaxBatchHeader) when it refuses a bigger batch:
+// the client retries that batch split to the cap, and keeps to it.
 func (c *Client) batchGet(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
-	body, err := json.Marshal(batchGetRequest{IDs: ids})
+	out := make(map[flagcache.ID]*flagcache.Stored, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), wire.MaxPage)
+		if limit := int(c.batchCap.Load()); limit > 0 {
+			n = min(n, limit)
+		}
+		found, err := c.batchPage(ctx, ids[:n])
+		if limit := batchLimit(err); limit > 0 && limit < n {
+			c.batchCap.Store(int64(limit))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, found)
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// batchLimit returns the cap a batchGet's refusal names, 0 if err is not
+// one.
+func batchLimit(err error) int {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != wire.CodeInvalidArgument || e.header == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(e.header.Get(wire.MaxBatchHeader))
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
+}
+
+func (c *Client) batchPage(ctx context.Context, ids []flagcache.ID) (map[flagcache.ID]*flagcache.Stored, error) {
+	body, err := json.Marshal(wire.BatchGetRequest{IDs: ids})
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +196,7 @@ func (c *Client) batchGet(ctx context.Context, ids []flagcache.ID) (map[flagcach
 	if err != nil {
 		return nil, err
 	}
-	var res batchGetResponse
+	var res wire.BatchGetResponse
 	if err := decode(rep.body, &res); err != nil {
 		return nil, err
 	}
@@ -209,7 +216,7 @@ func uniqueIDs(ids []flagcache.ID) []flagcache.ID {
 }
 
 // List returns the flags matching q (GET /v1/flags). A Limit of 0 (no
-// limit) or above MaxPage is served page by page; pages read while others
+// limit) or above wire.MaxPage is served page by page; pages read while others
 // write may overlap or skip a flag that moved, as offset paging does.
 func (c *Client) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stored, error) {
 	if err := q.Validate(); err != nil {
@@ -221,9 +228,9 @@ func (c *Client) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stor
 	out := []*flagcache.Stored{}
 	offset := q.Offset
 	for {
-		n := MaxPage
+		n := wire.MaxPage
 		if q.Limit > 0 {
-			n = min(q.Limit-len(out), MaxPage)
+			n = min(q.Limit-len(out), wire.MaxPage)
 		}
 		vals := queryValues(q)
 		vals.Set("offset", strconv.Itoa(offset))
@@ -232,7 +239,7 @@ func (c *Client) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stor
 		if err != nil {
 			return nil, err
 		}
-		var page listResponse
+		var page wire.ListResponse
 		if err := decode(rep.body, &page); err != nil {
 			return nil, err
 		}
@@ -253,7 +260,7 @@ func (c *Client) Count(ctx context.Context, q flagcache.Query) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var res countResponse
+	var res wire.CountResponse
 	if err := decode(rep.body, &res); err != nil {
 		return 0, err
 	}
@@ -376,7 +383,7 @@ func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion in
 	if err != nil {
 		return flagcache.Change{}, err
 	}
-	ch := flagcache.Change{Op: flagcache.OpDelete, ID: id, Actor: rep.header.Get(actorHeader)}
+	ch := flagcache.Change{Op: flagcache.OpDelete, ID: id, Actor: rep.header.Get(wire.ActorHeader)}
 	if expectedVersion > 0 {
 		ch.Version = expectedVersion + 1
 	}
@@ -399,7 +406,7 @@ func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion in
 // tombstoneHeaders reads the tombstone's version (ETag) and revision
 // (X-Flagcache-Revision) from a DELETE response, when the daemon sends them.
 func tombstoneHeaders(h http.Header) (version, revision int64, ok bool) {
-	tag, rev := h.Get("ETag"), h.Get(revisionHeader)
+	tag, rev := h.Get("ETag"), h.Get(wire.RevisionHeader)
 	if tag == "" || rev == "" {
 		return 0, 0, false
 	}
@@ -418,7 +425,7 @@ func tombstoneHeaders(h http.Header) (version, revision int64, ok bool) {
 func (c *Client) findTombstone(ctx context.Context, id flagcache.ID, before int64) (flagcache.Change, bool) {
 	after := before
 	for {
-		feed, err := c.changesPage(ctx, after, MaxPage)
+		feed, err := c.changesPage(ctx, after, wire.MaxPage)
 		if err != nil {
 			return flagcache.Change{}, false
 		}
@@ -428,7 +435,7 @@ func (c *Client) findTombstone(ctx context.Context, id flagcache.ID, before int6
 			}
 			after = ch.Revision
 		}
-		if len(feed.Changes) < MaxPage {
+		if len(feed.Changes) < wire.MaxPage {
 			return flagcache.Change{}, false
 		}
 	}
@@ -441,7 +448,7 @@ func (c *Client) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.S
 	var all []*flagcache.Stored
 	since, afterID := t, flagcache.ID("")
 	for {
-		res, err := c.modifiedPage(ctx, since, afterID, flagcache.MaxModifiedPage)
+		res, err := c.modifiedPage(ctx, since, afterID, wire.MaxPage)
 		if err != nil {
 			return nil, err
 		}
@@ -455,14 +462,14 @@ func (c *Client) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.S
 
 // ModifiedSincePage implements flagcache.ModifiedSincePager: one request.
 func (c *Client) ModifiedSincePage(ctx context.Context, since time.Time, afterID flagcache.ID, limit int) ([]*flagcache.Stored, error) {
-	res, err := c.modifiedPage(ctx, since, afterID, min(limit, flagcache.MaxModifiedPage))
+	res, err := c.modifiedPage(ctx, since, afterID, min(limit, wire.MaxPage))
 	if err != nil {
 		return nil, err
 	}
 	return res.Flags, nil
 }
 
-func (c *Client) modifiedPage(ctx context.Context, since time.Time, afterID flagcache.ID, limit int) (*flagsResponse, error) {
+func (c *Client) modifiedPage(ctx context.Context, since time.Time, afterID flagcache.ID, limit int) (*wire.FlagsResponse, error) {
 	vals := url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}, "limit": {strconv.Itoa(limit)}}
 	if afterID != "" {
 		vals.Set("after_id", string(afterID))
@@ -471,7 +478,7 @@ func (c *Client) modifiedPage(ctx context.Context, since time.Time, afterID flag
 	if err != nil {
 		return nil, err
 	}
-	var res flagsResponse
+	var res wire.FlagsResponse
 	if err := decode(rep.body, &res); err != nil {
 		return nil, err
 	}
@@ -479,7 +486,7 @@ func (c *Client) modifiedPage(ctx context.Context, since time.Time, afterID flag
 }
 
 // Changes returns the change feed after the revision after
-// (GET /v1/changes). A limit of 0 (no limit) or above MaxPage is read page
+// (GET /v1/changes). A limit of 0 (no limit) or above wire.MaxPage is read page
 // by page; if an id is written again while paging it appears once, at its
 // latest write, as in one read of a compacted feed.
 func (c *Client) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
@@ -489,15 +496,15 @@ func (c *Client) Changes(ctx context.Context, after int64, limit int) (*flagcach
 	case limit < 0:
 		return nil, flagcache.Invalid("limit", "must not be negative")
 	}
-	if limit > 0 && limit <= MaxPage {
+	if limit > 0 && limit <= wire.MaxPage {
 		return c.changesPage(ctx, after, limit)
 	}
 	out := &flagcache.ChangeFeed{}
 	at := map[flagcache.ID]int{} // index in out.Changes
 	for {
-		n := MaxPage
+		n := wire.MaxPage
 		if limit > 0 {
-			n = min(limit-len(out.Changes), MaxPage)
+			n = min(limit-len(out.Changes), wire.MaxPage)
 		}
 		feed, err := c.changesPage(ctx, after, n)
 		if err != nil {

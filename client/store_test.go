@@ -80,6 +80,35 @@ func TestPaging(t *testing.T) {
 	}
 }
 
+// A daemon configured with a smaller batchGet cap than wire.MaxPage still
+// serves a GetMany of more ids: the first refusal names the cap, the
+// client splits the batch to it and keeps to it.
+func TestGetManySmallerDaemonCap(t *testing.T) {
+	const n, limit = 10, 3
+	store := memstore.New(memstore.Options{})
+	ids := make([]flagcache.ID, n)
+	for i := range ids {
+		ids[i] = flagcache.ID(fmt.Sprintf("f%02d", i))
+		mustCreate(t, store, string(ids[i]))
+	}
+	counter := &countingTransport{next: http.DefaultTransport}
+	c := newClient(t, startDaemon(t, store, httpapi.Options{MaxBatch: limit}).URL, client.WithHTTPClient(&http.Client{Transport: counter}))
+	ctx := ctxFor(t)
+	for i, want := range []int{1 + 4, 4} { // the refused batch, then ⌈11/3⌉ batches
+		before := counter.count("POST /v1/flags:batchGet")
+		found, err := c.GetMany(ctx, append(ids, "missing"))
+		if err != nil {
+			t.Fatalf("GetMany %d: %v", i, err)
+		}
+		if len(found) != n {
+			t.Errorf("GetMany %d: found %d flags, want %d", i, len(found), n)
+		}
+		if got := counter.count("POST /v1/flags:batchGet") - before; got != want {
+			t.Errorf("GetMany %d: %d batchGet requests, want %d", i, got, want)
+		}
+	}
+}
+
 // When the daemon reports the tombstone in the DELETE response's headers,
 // Delete uses them and stops reading the change feed.
 func TestDeleteHeaders(t *testing.T) {

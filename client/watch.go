@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // Event is a change announced by the watch stream. It names the write, not
@@ -34,7 +35,7 @@ type Event struct {
 // OpResync is the Op of an Event that says the stream's cursor expired
 // (the daemon no longer has the changes after it): events were lost, so
 // re-read every flag you care about. Events after Revision follow.
-const OpResync flagcache.Op = "resync"
+const OpResync flagcache.Op = wire.EventResync
 
 // FromNow as Watch's after starts the stream at the store's current
 // revision: only writes made from then on are announced.
@@ -382,9 +383,9 @@ func parseEvent(name, id, data string) (Event, bool, error) {
 	case OpResync:
 		return Event{}, false, &Error{Status: http.StatusGone, Code: "resync_needed",
 			Message: "the watch cursor expired while streaming", cause: flagcache.ErrResyncNeeded}
-	case "error":
+	case wire.EventError:
 		e := &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the watch stream failed", cause: flagcache.ErrUnavailable}
-		var body errorBody
+		var body wire.ErrorBody
 		// A body that does not decode still ends the stream.
 		if json.Unmarshal([]byte(data), &body) == nil && body.Error != nil {
 			e.Code, e.Message = body.Error.Code, e.Message+": "+body.Error.Message
@@ -393,11 +394,7 @@ func parseEvent(name, id, data string) (Event, bool, error) {
 	default:
 		return Event{}, false, nil
 	}
-	var body struct {
-		ID       flagcache.ID `json:"id"`
-		Version  int64        `json:"version"`
-		Revision int64        `json:"revision"`
-	}
+	var body wire.WatchEvent
 	if err := json.Unmarshal([]byte(data), &body); err != nil {
 		return Event{}, false, flagcache.Unavailable(fmt.Errorf("client: a watch event that does not decode: %w", err))
 	}

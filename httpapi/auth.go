@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // Scope is what a token may do. A write token may also read.
@@ -108,7 +109,7 @@ func (a authenticator) check(w http.ResponseWriter, r *http.Request, need Scope)
 	}
 	if len(a.tokens) == 0 {
 		if !localHost(r.Host) && !slices.Contains(a.hosts, hostname(r.Host)) {
-			return -1, &apiError{http.StatusForbidden, "permission_denied",
+			return -1, &apiError{wire.CodePermissionDenied,
 				"without tokens only loopback Host values (localhost, 127.0.0.1, [::1]) are served; configure tokens to serve other names"}
 		}
 		return -1, nil
@@ -116,7 +117,7 @@ func (a authenticator) check(w http.ResponseWriter, r *http.Request, need Scope)
 	secret, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flagcache"`)
-		return -1, &apiError{http.StatusUnauthorized, "unauthenticated", "missing bearer token: send Authorization: Bearer TOKEN"}
+		return -1, &apiError{wire.CodeUnauthenticated, "missing bearer token: send Authorization: Bearer TOKEN"}
 	}
 	sum := sha256.Sum256([]byte(secret))
 	got, index := scopeNone, -1
@@ -129,10 +130,10 @@ func (a authenticator) check(w http.ResponseWriter, r *http.Request, need Scope)
 	switch {
 	case got == scopeNone:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flagcache", error="invalid_token"`)
-		return -1, &apiError{http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid"}
+		return -1, &apiError{wire.CodeUnauthenticated, "the bearer token is not valid"}
 	case got < need:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flagcache", error="insufficient_scope"`)
-		return -1, &apiError{http.StatusForbidden, "permission_denied", "this token has scope " + got.String() + "; " + r.Method + " needs scope " + need.String()}
+		return -1, &apiError{wire.CodePermissionDenied, "this token has scope " + got.String() + "; " + r.Method + " needs scope " + need.String()}
 	}
 	return index, nil
 }

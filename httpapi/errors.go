@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // StatusClientClosedRequest is the status recorded (in metrics and logs)
@@ -18,25 +19,9 @@ import (
 // gets 408.)
 const StatusClientClosedRequest = 499
 
-// ErrorBody is the body of every error response.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the error object: a stable code, a message for people,
-// the offending field of an invalid_argument, and both versions of a
-// version_conflict.
-type ErrorDetail struct {
-	Code     string `json:"code"`
-	Message  string `json:"message"`
-	Field    string `json:"field,omitempty"`
-	Expected *int64 `json:"expected,omitempty"`
-	Actual   *int64 `json:"actual,omitempty"`
-}
-
-// apiError is an error the handler raises itself, with its own status.
+// apiError is an error the handler raises itself, with its own code (the
+// status is the code's, from the wire table).
 type apiError struct {
-	status  int
 	code    string
 	message string
 }
@@ -47,16 +32,18 @@ func (e *apiError) Error() string { return e.message }
 func flagError(id flagcache.ID, err error) error {
 	switch {
 	case errors.Is(err, flagcache.ErrNotFound):
-		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("flag %q not found", id)}
+		return &apiError{wire.CodeNotFound, fmt.Sprintf("flag %q not found", id)}
 	case errors.Is(err, flagcache.ErrAlreadyExists):
-		return &apiError{http.StatusConflict, "already_exists", fmt.Sprintf("flag %q already exists", id)}
+		return &apiError{wire.CodeAlreadyExists, fmt.Sprintf("flag %q already exists", id)}
 	}
 	return err
 }
 
-// classify is the one place where errors become statuses and codes.
-// Details of 5xx errors stay in the log, not in the response.
-func classify(r *http.Request, err error) (int, ErrorDetail) {
+// classify is the one place where errors become statuses and codes: the
+// wire table maps flagcache's errors to both; what is added here is the
+// detail (fields, versions, messages). Details of 5xx errors stay in the
+// log, not in the response.
+func classify(r *http.Request, err error) (int, wire.ErrorDetail) {
 	var (
 		api      *apiError
 		tooLarge *http.MaxBytesError
@@ -65,43 +52,38 @@ func classify(r *http.Request, err error) (int, ErrorDetail) {
 	)
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		return StatusClientClosedRequest, ErrorDetail{}
+		return StatusClientClosedRequest, wire.ErrorDetail{}
 	case errors.As(err, &api):
-		return api.status, ErrorDetail{Code: api.code, Message: api.message}
+		return wire.Status(api.code), wire.ErrorDetail{Code: api.code, Message: api.message}
 	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, ErrorDetail{Code: "payload_too_large",
+		return wire.Status(wire.CodePayloadTooLarge), wire.ErrorDetail{Code: wire.CodePayloadTooLarge,
 			Message: "request body is larger than " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}
-	case errors.As(err, &conflict):
-		return http.StatusPreconditionFailed, ErrorDetail{Code: "version_conflict", Message: err.Error(),
-			Expected: &conflict.Expected, Actual: &conflict.Actual}
-	case errors.Is(err, flagcache.ErrVersionConflict):
-		return http.StatusPreconditionFailed, ErrorDetail{Code: "version_conflict", Message: err.Error()}
-	case errors.Is(err, flagcache.ErrInvalidArgument):
-		d := ErrorDetail{Code: "invalid_argument", Message: err.Error()}
+	}
+	code, ok := wire.CodeOf(err)
+	switch {
+	case !ok && errors.Is(err, context.DeadlineExceeded):
+		return wire.Status(wire.CodeUnavailable), wire.ErrorDetail{Code: wire.CodeUnavailable,
+			Message: "the flag source did not answer in time; retry later (request id " + RequestID(r.Context()) + ")"}
+	case !ok:
+		return wire.Status(wire.CodeInternal), wire.ErrorDetail{Code: wire.CodeInternal,
+			Message: "internal error; the server log has the details under request id " + RequestID(r.Context())}
+	}
+	d := wire.ErrorDetail{Code: code.Name, Message: err.Error()}
+	switch code.Name {
+	case wire.CodeVersionConflict:
+		if errors.As(err, &conflict) {
+			d.Expected, d.Actual = &conflict.Expected, &conflict.Actual
+		}
+	case wire.CodeInvalidArgument:
 		if errors.As(err, &invalid) {
 			d.Field = invalid.Field
 		}
-		return http.StatusBadRequest, d
-	case errors.Is(err, flagcache.ErrNotFound):
-		return http.StatusNotFound, ErrorDetail{Code: "not_found", Message: err.Error()}
-	case errors.Is(err, flagcache.ErrAlreadyExists):
-		return http.StatusConflict, ErrorDetail{Code: "already_exists", Message: err.Error()}
-	case errors.Is(err, flagcache.ErrResyncNeeded):
-		return http.StatusGone, ErrorDetail{Code: "resync_needed", Message: err.Error() +
-			": list all flags, then continue from the revision of GET /v1/changes?after=0"}
-	case errors.Is(err, flagcache.ErrUnauthenticated):
-		return http.StatusUnauthorized, ErrorDetail{Code: "unauthenticated", Message: err.Error()}
-	case errors.Is(err, flagcache.ErrPermissionDenied):
-		return http.StatusForbidden, ErrorDetail{Code: "permission_denied", Message: err.Error()}
-	case errors.Is(err, flagcache.ErrUnavailable):
-		return http.StatusServiceUnavailable, ErrorDetail{Code: "unavailable",
-			Message: "the flag source is unavailable; retry later (request id " + RequestID(r.Context()) + ")"}
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, ErrorDetail{Code: "unavailable",
-			Message: "the flag source did not answer in time; retry later (request id " + RequestID(r.Context()) + ")"}
+	case wire.CodeResyncNeeded:
+		d.Message += ": list all flags, then continue from the revision of GET /v1/changes?after=0"
+	case wire.CodeUnavailable:
+		d.Message = "the flag source is unavailable; retry later (request id " + RequestID(r.Context()) + ")"
 	}
-	return http.StatusInternalServerError, ErrorDetail{Code: "internal",
-		Message: "internal error; the server log has the details under request id " + RequestID(r.Context())}
+	return code.Status, d
 }
 
 // writeError maps err to its response. Server-side failures are logged
@@ -130,7 +112,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			w.Header().Set("WWW-Authenticate", `Bearer realm="flagcache"`)
 		}
 	}
-	writeJSON(w, status, ErrorBody{Error: detail})
+	writeJSON(w, status, wire.ErrorBody{Error: &detail})
 }
 
 // writeJSON encodes v and writes it with status. Everything the API

@@ -6,47 +6,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
-
-// ListResponse is the body of GET /v1/flags.
-type ListResponse struct {
-	Flags []*flagcache.Stored `json:"flags"`
-	Total int                 `json:"total"`
-}
-
-// CountResponse is the body of GET /v1/flags:count.
-type CountResponse struct {
-	Count int `json:"count"`
-}
-
-// BatchGetRequest is the body of POST /v1/flags:batchGet.
-type BatchGetRequest struct {
-	IDs []flagcache.ID `json:"ids"`
-}
-
-// BatchGetResponse is its answer: the flags found by id, and the ids
-// missing, in request order without duplicates.
-type BatchGetResponse struct {
-	Flags   map[flagcache.ID]*flagcache.Stored `json:"flags"`
-	Missing []flagcache.ID                     `json:"missing"`
-}
-
-// FlagsResponse is the body of GET /v1/flags:modifiedSince: a page of
-// flags and, when the page is full, the cursor of the next one.
-type FlagsResponse struct {
-	Flags []*flagcache.Stored `json:"flags"`
-	Next  *ModifiedCursor     `json:"next,omitempty"`
-}
-
-// ModifiedCursor continues a modifiedSince page: send since and after_id
-// as the parameters of the next request.
-type ModifiedCursor struct {
-	Since   time.Time    `json:"since"`
-	AfterID flagcache.ID `json:"after_id"`
-}
 
 // getFlag serves GET and HEAD /v1/flags/{id}.
 func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
@@ -65,12 +28,12 @@ func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
 	}
 	hdr.Set("ETag", etag)
 	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set(TierHeader, string(hit.Tier))
+	hdr.Set(wire.TierHeader, string(hit.Tier))
 	if hit.Stale {
-		hdr.Set(StaleHeader, "true")
+		hdr.Set(wire.StaleHeader, wire.HeaderTrue)
 	}
 	if hit.Stored.Malformed != "" {
-		hdr.Set(MalformedHeader, "true") // the reason is the body's "malformed"
+		hdr.Set(wire.MalformedHeader, wire.HeaderTrue) // the reason is the body's "malformed"
 	}
 	if noneMatch(r.Header.Values("If-None-Match"), hit.Stored.Version) {
 		w.WriteHeader(http.StatusNotModified)
@@ -164,7 +127,7 @@ func (h *Handler) deleteFlag(w http.ResponseWriter, r *http.Request) error {
 	// The tombstone's version and the delete's revision, so a client can
 	// tell what it deleted without reading the change feed.
 	w.Header().Set("ETag", flagcache.ETag(tomb.Version))
-	w.Header().Set(RevisionHeader, strconv.FormatInt(tomb.Revision, 10))
+	w.Header().Set(wire.RevisionHeader, strconv.FormatInt(tomb.Revision, 10))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -186,7 +149,7 @@ func (h *Handler) listFlags(w http.ResponseWriter, r *http.Request) error {
 	if flags == nil {
 		flags = []*flagcache.Stored{}
 	}
-	writeBody(w, http.StatusOK, (&ListResponse{Flags: flags, Total: total}).AppendJSON(nil))
+	writeBody(w, http.StatusOK, (&wire.ListResponse{Flags: flags, Total: total}).AppendJSON(nil))
 	return nil
 }
 
@@ -200,13 +163,13 @@ func (h *Handler) countFlags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, CountResponse{Count: n})
+	writeJSON(w, http.StatusOK, wire.CountResponse{Count: n})
 	return nil
 }
 
 // batchGet serves POST /v1/flags:batchGet.
 func (h *Handler) batchGet(w http.ResponseWriter, r *http.Request) error {
-	var req BatchGetRequest
+	var req wire.BatchGetRequest
 	if err := h.decode(w, r, &req); err != nil {
 		return err
 	}
@@ -214,13 +177,14 @@ func (h *Handler) batchGet(w http.ResponseWriter, r *http.Request) error {
 	case req.IDs == nil:
 		return flagcache.Invalid("ids", "required: a list of flag ids")
 	case len(req.IDs) > h.opts.MaxBatch:
+		w.Header().Set(wire.MaxBatchHeader, strconv.Itoa(h.opts.MaxBatch))
 		return flagcache.Invalid("ids", "at most %d ids per call, got %d", h.opts.MaxBatch, len(req.IDs))
 	}
 	found, err := h.store.GetMany(r.Context(), req.IDs)
 	if err != nil {
 		return err
 	}
-	resp := BatchGetResponse{Flags: found, Missing: []flagcache.ID{}}
+	resp := wire.BatchGetResponse{Flags: found, Missing: []flagcache.ID{}}
 	if resp.Flags == nil {
 		resp.Flags = map[flagcache.ID]*flagcache.Stored{}
 	}
@@ -247,13 +211,13 @@ func (h *Handler) modifiedSince(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := FlagsResponse{Flags: flags}
+	resp := wire.FlagsResponse{Flags: flags}
 	if resp.Flags == nil {
 		resp.Flags = []*flagcache.Stored{}
 	}
 	if n := len(flags); n == p.limit {
 		last := flags[n-1]
-		resp.Next = &ModifiedCursor{Since: last.Definition.Metadata.UpdatedAt, AfterID: last.Definition.ID}
+		resp.Next = &wire.ModifiedCursor{Since: last.Definition.Metadata.UpdatedAt, AfterID: last.Definition.ID}
 	}
 	writeBody(w, http.StatusOK, resp.AppendJSON(nil))
 	return nil
@@ -309,7 +273,7 @@ func ifMatch(r *http.Request) (int64, error) {
 		if _, err := flagcache.ParseETag(tag); err != nil {
 			return 0, err
 		}
-		return 0, &apiError{http.StatusPreconditionFailed, "version_conflict",
+		return 0, &apiError{wire.CodeVersionConflict,
 			"If-Match compares strongly: the weak tag " + truncate(tag, 32) + " never matches; send the strong tag without W/"}
 	}
 	return flagcache.ParseETag(tag)

@@ -17,6 +17,7 @@ import (
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // The fuzz targets drive the real handler over a memstore holding a few
@@ -226,9 +227,12 @@ var errorCodes = []string{"invalid_argument", "not_found", "already_exists", "ve
 	"permission_denied", "payload_too_large", "method_not_allowed", "resync_needed", "unsupported_media_type", "request_timeout"}
 
 func checkErrorBody(t *testing.T, what string, res *http.Response, body []byte) {
-	var e httpapi.ErrorBody
+	var e wire.ErrorBody
 	if err := strictDecode(body, &e); err != nil {
 		t.Fatalf("%s: %d body is not the error JSON (%v): %q", what, res.StatusCode, err, body)
+	}
+	if e.Error == nil {
+		t.Fatalf("%s: %d body without the error object: %q", what, res.StatusCode, body)
 	}
 	if !slices.Contains(errorCodes, e.Error.Code) || e.Error.Message == "" {
 		t.Fatalf("%s: %d error body with code %q, message %q", what, res.StatusCode, e.Error.Code, e.Error.Message)
@@ -245,13 +249,13 @@ func (fz *fuzzHandler) checkSuccess(t *testing.T, what string, req *http.Request
 	var shape any
 	switch p := req.URL.Path; {
 	case p == "/v1/flags" && req.Method != http.MethodPost:
-		shape = &httpapi.ListResponse{}
+		shape = &wire.ListResponse{}
 	case p == "/v1/flags:count":
-		shape = &httpapi.CountResponse{}
+		shape = &wire.CountResponse{}
 	case p == "/v1/flags:modifiedSince":
-		shape = &httpapi.FlagsResponse{}
+		shape = &wire.FlagsResponse{}
 	case p == "/v1/flags:batchGet":
-		shape = &httpapi.BatchGetResponse{}
+		shape = &wire.BatchGetResponse{}
 	case p == "/v1/changes":
 		shape = &flagcache.ChangeFeed{}
 	case p == "/healthz":

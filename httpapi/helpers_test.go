@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/httpapi"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // newServer serves store through a Handler with opts on an httptest server.
@@ -64,8 +65,8 @@ func get(t *testing.T, method, url string, headers ...string) (*http.Response, s
 
 func errorCode(t *testing.T, body string) string {
 	t.Helper()
-	var e httpapi.ErrorBody
-	if err := json.Unmarshal([]byte(body), &e); err != nil {
+	var e wire.ErrorBody
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == nil {
 		t.Fatalf("not an error body: %q", body)
 	}
 	return e.Error.Code

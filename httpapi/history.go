@@ -7,19 +7,8 @@ import (
 	"strings"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
-
-// HistoryResponse is the body of GET /v1/flags/{id}/history: the page of
-// versions, newest first, and the before cursor of the next, older page
-// (absent on the last page).
-type HistoryResponse = flagcache.HistoryPage
-
-// ActorHeader is the request header with which a caller of a daemon that
-// runs without auth names itself as the actor of its writes (the Go client
-// sends the name of flagcache.WithActor). With auth the actor is always
-// the token's name and the header is ignored. Write responses carry the
-// actor recorded in it.
-const ActorHeader = "X-Flagcache-Actor"
 
 func (h *Handler) historyRoutes() {
 	h.path("/v1/flags/{id}/history", route{http.MethodGet, ScopeRead, h.history})
@@ -41,7 +30,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, err := integer(vals, "limit", DefaultLimit, 1, MaxLimit)
+	limit, err := integer(vals, "limit", wire.DefaultPage, 1, wire.MaxPage)
 	if err != nil {
 		return err
 	}
@@ -71,7 +60,7 @@ func (h *Handler) version(w http.ResponseWriter, r *http.Request) error {
 	}
 	st, err := h.store.GetVersion(r.Context(), id, n)
 	if errors.Is(err, flagcache.ErrNotFound) {
-		return &apiError{http.StatusNotFound, "not_found", notFoundMessage(err)}
+		return &apiError{wire.CodeNotFound, notFoundMessage(err)}
 	}
 	if err != nil {
 		return err
@@ -88,7 +77,7 @@ func notFoundMessage(err error) string {
 
 // withActor returns r with the actor of its writes in the context: the
 // name of the token that matched (index token), or without tokens the name
-// the caller gives in ActorHeader (the store refuses a bad one), else
+// the caller gives in wire.ActorHeader (the store refuses a bad one), else
 // flagcache.ActorAnonymous. A write's response names it.
 func (a authenticator) withActor(w http.ResponseWriter, r *http.Request, token int) *http.Request {
 	var actor string
@@ -99,12 +88,12 @@ func (a authenticator) withActor(w http.ResponseWriter, r *http.Request, token i
 		return r // a route that needs no token
 	default:
 		actor = flagcache.ActorAnonymous
-		if v := r.Header.Values(ActorHeader); len(v) > 0 {
+		if v := r.Header.Values(wire.ActorHeader); len(v) > 0 {
 			actor = v[0]
 		}
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && flagcache.ValidateActor(actor) == nil {
-		w.Header().Set(ActorHeader, actor)
+		w.Header().Set(wire.ActorHeader, actor)
 	}
 	return r.WithContext(flagcache.WithActor(r.Context(), actor))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/wire"
 )
 
 const validBody = `{"id":"planted","name":"P","kind":"boolean","default_value":true}`
@@ -191,7 +192,7 @@ func TestModifiedSincePaged(t *testing.T) {
 		if res.StatusCode != 200 {
 			t.Fatalf("got %d %s", res.StatusCode, body)
 		}
-		var page httpapi.FlagsResponse
+		var page wire.FlagsResponse
 		if err := json.Unmarshal([]byte(body), &page); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+
+	"github.com/flagcache/flagcache/wire"
 )
 
 // MountOFREP serves an OpenFeature Remote Evaluation Protocol handler
@@ -20,7 +22,7 @@ func (h *Handler) MountOFREP(ofrep http.Handler) {
 		h.mux.Handle(http.MethodPost+" "+path, apiKeyAsBearer(h.wrap(path, ScopeRead, serve)))
 		h.mux.Handle(path, h.wrap(path, scopeNone, func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", http.MethodPost)
-			return &apiError{http.StatusMethodNotAllowed, "method_not_allowed", r.Method + " is not allowed on " + path + "; allowed: POST"}
+			return &apiError{wire.CodeMethodNotAllowed, r.Method + " is not allowed on " + path + "; allowed: POST"}
 		}))
 	}
 }

@@ -17,12 +17,7 @@ import (
 	"time"
 
 	"github.com/flagcache/flagcache"
-)
-
-// Paging bounds of list and changes.
-const (
-	DefaultLimit = 100
-	MaxLimit     = 1000
+	"github.com/flagcache/flagcache/wire"
 )
 
 var (
@@ -50,12 +45,12 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return err
 		}
 		if errors.As(err, &netErr) && netErr.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
-			return &apiError{http.StatusRequestTimeout, "request_timeout", "the request body did not arrive in time"}
+			return &apiError{wire.CodeRequestTimeout, "the request body did not arrive in time"}
 		}
 		if ctxErr := r.Context().Err(); ctxErr != nil {
 			return ctxErr
 		}
-		return &apiError{http.StatusBadRequest, "invalid_argument", "could not read the request body: " + err.Error()}
+		return &apiError{wire.CodeInvalidArgument, "could not read the request body: " + err.Error()}
 	}
 	data = bytes.TrimSpace(data)
 	switch {
@@ -79,7 +74,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 // application/json (parameters such as charset=utf-8 allowed).
 func jsonContentType(values []string) error {
 	unsupported := func(got string) error {
-		return &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type",
+		return &apiError{wire.CodeUnsupportedMediaType,
 			"send the body as Content-Type: application/json" + got}
 	}
 	if len(values) != 1 {
@@ -212,7 +207,7 @@ func parseQuery(vals url.Values, paged bool) (flagcache.Query, error) {
 		if err != nil {
 			return q, err
 		}
-		limit, err := integer(vals, "limit", DefaultLimit, 1, MaxLimit)
+		limit, err := integer(vals, "limit", wire.DefaultPage, 1, wire.MaxPage)
 		if err != nil {
 			return q, err
 		}
@@ -258,7 +253,7 @@ func parseModified(vals url.Values) (modifiedPage, error) {
 			return p, flagcache.Invalid("after_id", "%s", err.(*flagcache.InvalidError).Reason)
 		}
 	}
-	n, err := integer(vals, "limit", flagcache.MaxModifiedPage, 1, flagcache.MaxModifiedPage)
+	n, err := integer(vals, "limit", wire.MaxPage, 1, wire.MaxPage)
 	p.limit = int(n)
 	return p, err
 }
@@ -272,6 +267,6 @@ func parseChanges(vals url.Values) (after int64, limit int, err error) {
 	if after, err = integer(vals, "after", 0, 0, 1<<63-1); err != nil {
 		return 0, 0, err
 	}
-	n, err := integer(vals, "limit", DefaultLimit, 1, MaxLimit)
+	n, err := integer(vals, "limit", wire.DefaultPage, 1, wire.MaxPage)
 	return after, int(n), err
 }

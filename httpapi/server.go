@@ -18,12 +18,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // Defaults of Options.
 const (
 	DefaultMaxBodyBytes      = 1 << 20
-	DefaultMaxBatch          = 1000
+	DefaultMaxBatch          = wire.MaxPage
 	DefaultWatchPoll         = 250 * time.Millisecond
 	DefaultHeartbeat         = 15 * time.Second
 	DefaultWatchPageSize     = 500
@@ -32,22 +33,6 @@ const (
 	DefaultMaxWatchStreams   = 1000
 	DefaultMaxWatchPerToken  = 100
 	DefaultReadyTimeout      = 2 * time.Second
-)
-
-// Headers the API adds to reads of one flag.
-const (
-	// TierHeader names the tier that served the read: lru, redis or source.
-	TierHeader = "X-Flagcache-Tier"
-	// StaleHeader is "true" when the source was unreachable and a cache
-	// served a value that may be behind it.
-	StaleHeader = "X-Flagcache-Stale"
-	// MalformedHeader is "true" on a read of a flag stored in a shape
-	// flagcache does not model; the body's "malformed" says why.
-	MalformedHeader = "X-Flagcache-Malformed"
-	// RevisionHeader carries the store-wide revision of a DELETE.
-	RevisionHeader = "X-Flagcache-Revision"
-	// RequestIDHeader carries the request id, in and out.
-	RequestIDHeader = "X-Request-Id"
 )
 
 // Options configure a Handler. The zero value serves the API without auth,
@@ -247,10 +232,10 @@ func (h *Handler) routes() {
 		if err := flagcache.ID(strings.TrimPrefix(r.URL.Path, "/v1/flags/")).Validate(); err != nil {
 			return err
 		}
-		return &apiError{http.StatusNotFound, "not_found", "no route " + r.Method + " " + r.URL.Path}
+		return &apiError{wire.CodeNotFound, "no route " + r.Method + " " + r.URL.Path}
 	}))
 	h.noRoute = h.wrap("other", scopeNone, func(w http.ResponseWriter, r *http.Request) error {
-		return &apiError{http.StatusNotFound, "not_found", "no route " + r.Method + " " + r.URL.Path}
+		return &apiError{wire.CodeNotFound, "no route " + r.Method + " " + r.URL.Path}
 	})
 	h.mux.Handle("/", h.noRoute)
 }
@@ -269,7 +254,7 @@ func (h *Handler) path(path string, routes ...route) {
 	allowed := strings.Join(allow, ", ")
 	h.mux.Handle(path, h.wrap(path, scopeNone, func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", allowed)
-		return &apiError{http.StatusMethodNotAllowed, "method_not_allowed", r.Method + " is not allowed on " + path + "; allowed: " + allowed}
+		return &apiError{wire.CodeMethodNotAllowed, r.Method + " is not allowed on " + path + "; allowed: " + allowed}
 	}))
 }
 
@@ -326,8 +311,8 @@ func endSpan(span trace.Span, status int) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := requestID(r.Header.Get(RequestIDHeader))
-	w.Header().Set(RequestIDHeader, id)
+	id := requestID(r.Header.Get(wire.RequestIDHeader))
+	w.Header().Set(wire.RequestIDHeader, id)
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
 		// The mux would answer a redirect to the cleaned path with an HTML

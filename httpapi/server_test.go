@@ -17,6 +17,7 @@ import (
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // failing is a store whose calls fail with err.
@@ -274,5 +275,19 @@ func TestUncleanPaths(t *testing.T) {
 		if rec.Code != 404 || errorCode(t, rec.Body.String()) != "not_found" || rec.Header().Get("Location") != "" {
 			t.Errorf("GET %s: got %d %q Location %q, want a 404 not_found", p, rec.Code, rec.Body, rec.Header().Get("Location"))
 		}
+	}
+}
+
+// A batchGet above the handler's cap is a 400 naming the cap, so a client
+// can split its batches to it; one at the cap is served.
+func TestBatchGetCap(t *testing.T) {
+	srv, _ := newServer(t, memstore.New(memstore.Options{}), httpapi.Options{MaxBatch: 2})
+	res, body := post(t, srv.URL+"/v1/flags:batchGet", `{"ids":["a","b","c"]}`)
+	if res.StatusCode != http.StatusBadRequest || errorCode(t, body) != wire.CodeInvalidArgument || res.Header.Get(wire.MaxBatchHeader) != "2" {
+		t.Errorf("3 ids: got %d %s %s %q, want 400 invalid_argument with cap 2", res.StatusCode, body, wire.MaxBatchHeader, res.Header.Get(wire.MaxBatchHeader))
+	}
+	res, body = post(t, srv.URL+"/v1/flags:batchGet", `{"ids":["a","b"]}`)
+	if res.StatusCode != http.StatusOK || res.Header.Get(wire.MaxBatchHeader) != "" {
+		t.Errorf("2 ids: got %d %s with %s %q, want 200 without it", res.StatusCode, body, wire.MaxBatchHeader, res.Header.Get(wire.MaxBatchHeader))
 	}
 }

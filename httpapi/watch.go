@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // Notifier tells watch streams that the store may have changed, so they
@@ -64,17 +65,9 @@ func (b *Broadcaster) Notify() {
 	}
 }
 
-// watchEvent is the data of one SSE event.
-type watchEvent struct {
-	ID       flagcache.ID `json:"id"`
-	Version  int64        `json:"version"`
-	Revision int64        `json:"revision"`
-	Actor    string       `json:"actor,omitempty"`
-}
-
 // errTooManyStreams is the 503 of a watch beyond the stream limits.
 func errTooManyStreams(what string, limit int) error {
-	return &apiError{http.StatusServiceUnavailable, "unavailable",
+	return &apiError{wire.CodeUnavailable,
 		fmt.Sprintf("too many watch streams: at most %d %s; retry later", limit, what)}
 }
 
@@ -87,7 +80,7 @@ func errTooManyStreams(what string, limit int) error {
 // expired meanwhile sends "event: resync" and ends.
 func (h *Handler) watch(w http.ResponseWriter, r *http.Request) error {
 	if h.closing() {
-		return &apiError{http.StatusServiceUnavailable, "unavailable", "the server is shutting down"}
+		return &apiError{wire.CodeUnavailable, "the server is shutting down"}
 	}
 	ctx := r.Context()
 	after, resume, err := watchCursor(r)
@@ -177,11 +170,11 @@ func (h *Handler) endStream(r *http.Request, s *sseWriter, log *slog.Logger, err
 	switch {
 	case errors.Is(err, errStreamWrite) || r.Context().Err() != nil:
 	case errors.Is(err, flagcache.ErrResyncNeeded):
-		s.event("resync", "", ErrorDetail{Code: "resync_needed", Message: err.Error()})
+		s.event(wire.EventResync, "", wire.ErrorDetail{Code: wire.CodeResyncNeeded, Message: err.Error()})
 	default:
 		log.Warn("watch: reading the change feed failed; ending the stream", slog.String("error", err.Error()))
 		_, detail := classify(r, err)
-		s.event("error", "", ErrorBody{Error: detail})
+		s.event(wire.EventError, "", wire.ErrorBody{Error: &detail})
 	}
 }
 
@@ -221,7 +214,7 @@ func (h *Handler) pump(ctx context.Context, s *sseWriter, after *int64, first *f
 // send writes changes as events and advances *after past each one sent.
 func (h *Handler) send(s *sseWriter, after *int64, changes []flagcache.Change) error {
 	for _, c := range changes {
-		data := watchEvent{ID: c.ID, Version: c.Version, Revision: c.Revision, Actor: c.Actor}
+		data := wire.WatchEvent{ID: c.ID, Version: c.Version, Revision: c.Revision, Actor: c.Actor}
 		if err := s.event(string(c.Op), strconv.FormatInt(c.Revision, 10), data); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // countingStore counts the change-feed reads that reach the source, and
@@ -165,8 +166,8 @@ func TestWatchErrorEvent(t *testing.T) {
 	store.fail(flagcache.Unavailable(errors.New("dial tcp 10.9.9.9:5432: connection refused")))
 	h.Notify()
 	_, name, data := s.event(t)
-	var body httpapi.ErrorBody
-	if err := json.Unmarshal([]byte(data), &body); err != nil || name != "error" || body.Error.Code != "unavailable" || body.Error.Message == "" {
+	var body wire.ErrorBody
+	if err := json.Unmarshal([]byte(data), &body); err != nil || name != "error" || body.Error == nil || body.Error.Code != "unavailable" || body.Error.Message == "" {
 		t.Fatalf("got event %q %s (%v), want an error event with code unavailable", name, data, err)
 	}
 	if strings.Contains(data, "10.9.9.9") {

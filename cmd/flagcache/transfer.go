@@ -19,6 +19,7 @@ import (
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/client"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // exportFormat names the layout of an export file.
@@ -68,7 +69,7 @@ type feedReader interface {
 }
 
 // exportPage is how many changes export asks for at a time.
-const exportPage = client.MaxPage
+const exportPage = wire.MaxPage
 
 // streamExport writes an export of src to w as it reads it: the header,
 // then each live flag's definition compact on its own line, as stored

@@ -361,6 +361,18 @@ func (res *loadResult) latencies(from, to time.Duration) (p50, p99, maxi time.Du
 	return p50, p99, maxi, len(ds), failed
 }
 
+// tiers counts the cached reads started in [from, to) that succeeded, by
+// the tier that served them.
+func (res *loadResult) tiers(from, to time.Duration) map[flagcache.Tier]int {
+	out := map[flagcache.Tier]int{}
+	for _, s := range res.reads {
+		if s.at >= from && s.at < to && s.err == nil {
+			out[s.tier]++
+		}
+	}
+	return out
+}
+
 // failedWrites returns the p50, p99 and max latency of the CAS that failed
 // (other than by a conflict) and started in [from, to), and how many.
 func (res *loadResult) failedWrites(from, to time.Duration) (p50, p99, maxi time.Duration, n int) {

@@ -30,8 +30,8 @@ func entryOf(s *flagcache.Stored) entry {
 }
 
 // fillToken is taken before a remote read whose answer may be cached: the
-// answer is installed only if no purge happened meanwhile and the cache
-// was coherent when the read began.
+// answer is installed only if no purge happened meanwhile and the watch
+// had a cursor when the read began.
 type fillToken struct {
 	tok vcache.Token
 	ok  bool
@@ -57,7 +57,14 @@ type localCache struct {
 	// revision the daemon had when it opened, is applied: entries are
 	// current.
 	coherent bool
-	revision int64 // the last event applied
+	// resumable: a stream has opened, so the watch has a cursor, and
+	// every write after it will be applied, if only when the stream is
+	// back: an answer read from now on may be cached even while the
+	// stream is down (get does not serve it until it is coherent again).
+	// Before, a write between the read and the first cursor would never
+	// drop it.
+	resumable bool
+	revision  int64 // the last event applied
 
 	wake  chan struct{} // the refresher has work
 	watch *watchLoop
@@ -78,7 +85,7 @@ func (c *Client) startCache() {
 	lc := c.cache
 	lc.watch = &watchLoop{c: c, cursor: FromNow,
 		onEvent:    func(_ context.Context, ev Event) bool { lc.apply(ev); return true },
-		onState:    func(bool) { lc.setCoherent(false) },
+		onState:    lc.streamState,
 		onCaughtUp: func() { lc.setCoherent(true) },
 	}
 	c.wg.Add(2)
@@ -90,6 +97,59 @@ func (c *Client) startCache() {
 		defer c.wg.Done()
 		c.refresher()
 	}()
+}
+
+// getCached is GetHit with a local cache: the cached copy while the cache
+// is coherent, else the daemon's answer, cached. Reads through one client
+// do not go back: an answer older than a copy the client holds gives way
+// to that copy, one older than a version the client knows of is asked
+// again (the daemon's own cache lags the feed its watch reads), and the
+// copy served when the daemon cannot be reached is the newest the client
+// read.
+func (c *Client) getCached(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
+	lc := c.cache
+	if e, ok := lc.get(id); ok {
+		return e.hit(id)
+	}
+	fill := lc.beginFill()
+	for attempt := 0; ; attempt++ {
+		hit, err := c.getRemote(ctx, id)
+		if c.beforeInstall != nil {
+			c.beforeInstall(id)
+		}
+		switch {
+		case err == nil:
+			lc.install(fill, id, entryOf(hit.Stored))
+			if e, ok := lc.newer(id, hit.Stored.Version); ok {
+				return e.hit(id)
+			}
+			if hit.Stored.Version >= lc.vc.Floor(id) {
+				return hit, nil
+			}
+			// Behind a version the watch announced: ask again, and
+			// past the retries serve it marked stale.
+			if attempt >= c.retries || sleep(ctx, c.jitter(attempt, 0)) != nil {
+				hit.Stale = true
+				return hit, nil
+			}
+			continue
+		case isNotFound(err):
+			lc.install(fill, id, entry{})
+		case isUnavailable(err):
+			if e, ok := lc.peek(id); ok && e.stored != nil {
+				return flagcache.Hit{Stored: e.stored, Tier: TierLocal, Stale: true}, nil
+			}
+		}
+		return hit, err
+	}
+}
+
+// hit is the read e answers: the flag, or not found for a tombstone.
+func (e entry) hit(id flagcache.ID) (flagcache.Hit, error) {
+	if e.stored == nil {
+		return flagcache.Hit{}, notFound(id)
+	}
+	return flagcache.Hit{Stored: e.stored, Tier: TierLocal}, nil
 }
 
 // get returns the cached entry for id while the cache is coherent.
@@ -118,16 +178,30 @@ func always(entry) bool { return true }
 func (lc *localCache) beginFill() fillToken {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	return fillToken{tok: lc.vc.Begin(), ok: lc.coherent}
+	return fillToken{tok: lc.vc.Begin(), ok: lc.resumable}
 }
 
-// install caches e for id unless the cache was not coherent when the fill
-// began, a purge happened since, the watch announced a newer version, or
-// the cache holds a newer one.
+// install records that id exists at e's version (an answer of the daemon,
+// so no older copy is served after it, not even as a stale fallback) and
+// caches e unless the watch had no cursor when the fill began, a purge
+// happened since, the watch announced a newer version, or the cache holds
+// a newer one.
 func (lc *localCache) install(tok fillToken, id flagcache.ID, e entry) {
+	if e.version > 0 {
+		lc.vc.Announce(id, e.version, vcache.UnknownRevision)
+	}
 	if tok.ok && lc.vc.Install(tok.tok, id, e) {
 		lc.fills.Add(1)
 	}
+}
+
+// newer returns the cached entry of id if it is newer than version: the
+// daemon answered with a copy older than one this client holds (its own
+// cache lags the feed the watch reads), and reads through one client must
+// not go back.
+func (lc *localCache) newer(id flagcache.ID, version int64) (entry, bool) {
+	e, ok := lc.vc.Peek(id)
+	return e, ok && e.version > version
 }
 
 func (lc *localCache) drop(id flagcache.ID) { lc.vc.Remove(id) }
@@ -174,6 +248,16 @@ func (lc *localCache) queueRefresh(id flagcache.ID) {
 func (lc *localCache) setCoherent(open bool) {
 	lc.mu.Lock()
 	lc.coherent = open
+	lc.mu.Unlock()
+}
+
+// streamState hears a stream open or end: either way the cache is not
+// coherent until a backlog is applied; once one has opened, the watch
+// has a cursor.
+func (lc *localCache) streamState(open bool) {
+	lc.mu.Lock()
+	lc.coherent = false
+	lc.resumable = lc.resumable || open
 	lc.mu.Unlock()
 }
 

@@ -15,11 +15,11 @@ import (
 
 // cachedClient is a client with a local cache whose requests are counted,
 // connected to its watch stream.
-func cachedClient(t *testing.T, base string) (*client.Client, *countingTransport) {
+func cachedClient(t *testing.T, base string, opts ...client.Option) (*client.Client, *countingTransport) {
 	t.Helper()
 	counter := &countingTransport{next: http.DefaultTransport.(*http.Transport).Clone()}
-	c := newClient(t, base, client.WithLocalCache(100), client.WithHTTPClient(&http.Client{Transport: counter}),
-		client.WithBackoff(time.Millisecond, 20*time.Millisecond))
+	c := newClient(t, base, append([]client.Option{client.WithLocalCache(100), client.WithHTTPClient(&http.Client{Transport: counter}),
+		client.WithBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)...)
 	eventually(t, "the watch stream to open", func() bool { return c.Stats().Connected })
 	return c, counter
 }
@@ -179,31 +179,48 @@ func TestLocalCacheResyncPurges(t *testing.T) {
 }
 
 // A fill that read a version older than one the watch announced during
-// the read is not installed.
+// the read is not installed. The read asks again; without retries it
+// returns what it read, marked stale.
 func TestLocalCacheFillRace(t *testing.T) {
-	daemon := memDaemon(t)
-	reader, _ := cachedClient(t, daemon.URL)
-	writer := newClient(t, daemon.URL)
-	ctx := ctxFor(t)
-	mustCreate(t, writer, "x")
-	client.SetBeforeInstall(reader, func(id flagcache.ID) {
-		client.SetBeforeInstall(reader, nil)
-		s, err := writer.Update(ctx, boolFlag(t, "x"), 1)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		eventually(t, "the update's event", func() bool { return reader.Stats().Revision >= s.Revision })
-	})
-	got, err := reader.Get(ctx, "x")
-	if err != nil || got.Version != 1 {
-		t.Fatalf("racing Get: %+v, %v; want version 1 (read before the update)", got, err)
-	}
-	if s, v, ok := client.Peek(reader, "x"); ok {
-		t.Fatalf("the stale read was installed: %+v at version %d", s, v)
-	}
-	if got, err := reader.Get(ctx, "x"); err != nil || got.Version != 2 {
-		t.Fatalf("Get after the race: %+v, %v; want version 2", got, err)
+	for _, tc := range []struct {
+		name    string
+		retries int
+		version int64 // the racing read's answer
+		stale   bool
+		gets    int // GET /v1/flags/x sent
+	}{
+		{"asked again", 2, 2, false, 2},
+		{"no retries", 0, 1, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			daemon := memDaemon(t)
+			reader, rc := cachedClient(t, daemon.URL, client.WithRetries(tc.retries))
+			writer := newClient(t, daemon.URL)
+			ctx := ctxFor(t)
+			mustCreate(t, writer, "x")
+			client.SetBeforeInstall(reader, func(id flagcache.ID) {
+				client.SetBeforeInstall(reader, nil)
+				s, err := writer.Update(ctx, boolFlag(t, "x"), 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				eventually(t, "the update's event", func() bool { return reader.Stats().Revision >= s.Revision })
+			})
+			hit, err := reader.GetHit(ctx, "x")
+			if err != nil || hit.Stored.Version != tc.version || hit.Stale != tc.stale {
+				t.Fatalf("racing Get: %+v (stale %v), %v; want version %d, stale %v", hit.Stored, hit.Stale, err, tc.version, tc.stale)
+			}
+			if n := rc.count("GET /v1/flags/x"); n != tc.gets {
+				t.Errorf("GET /v1/flags/x sent %d times, want %d", n, tc.gets)
+			}
+			if s, v, ok := client.Peek(reader, "x"); ok && v < 2 {
+				t.Fatalf("the stale read was installed: %+v at version %d", s, v)
+			}
+			if got, err := reader.Get(ctx, "x"); err != nil || got.Version != 2 {
+				t.Fatalf("Get after the race: %+v, %v; want version 2", got, err)
+			}
+		})
 	}
 }
 

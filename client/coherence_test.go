@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,4 +142,131 @@ func TestLocalCacheWatchErrorEvent(t *testing.T) {
 	}
 	failing.Store(false)
 	eventually(t, "the reader to reconnect", func() bool { return reader.Stats().Connected })
+}
+
+// faultyDaemon passes requests to a daemon, except that, while set, watch
+// streams end at once with an "error" event (the daemon's source failed),
+// reads of flags answer 503, or GET of a flag answers an old response
+// (the daemon's own cache lags the feed its watch streams read).
+type faultyDaemon struct {
+	next                 http.Handler
+	failWatch, failReads atomic.Bool
+	behind               atomic.Pointer[string]
+}
+
+func (f *faultyDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/v1/watch" && f.failWatch.Load():
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, ": watching\n\nevent: error\ndata: {\"error\":{\"code\":\"unavailable\",\"message\":\"source unreachable\"}}\n\n")
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/flags/") && f.behind.Load() != nil:
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, *f.behind.Load())
+	case strings.HasPrefix(r.URL.Path, "/v1/flags") && f.failReads.Load():
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":{"code":"unavailable","message":"source unreachable"}}`)
+	default:
+		f.next.ServeHTTP(w, r)
+	}
+}
+
+// faultyRig is a flag f at version 1 in a store served through a
+// faultyDaemon behind a proxy, and a client with a local cache.
+type faultyRig struct {
+	store  *memstore.Store
+	daemon *faultyDaemon
+	px     *proxy
+	reader *client.Client
+	def    *flagcache.Definition
+}
+
+func startFaultyRig(t *testing.T) *faultyRig {
+	t.Helper()
+	store := memstore.New(memstore.Options{})
+	h, err := httpapi.NewHandler(store, httpapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faultyDaemon{next: h}
+	daemon := httptest.NewServer(f)
+	t.Cleanup(func() {
+		h.Close()
+		daemon.Close()
+	})
+	r := &faultyRig{store: store, daemon: f, px: startProxy(t, daemon.Listener.Addr().String()), def: boolFlag(t, "f")}
+	if _, err := store.Create(ctxFor(t), r.def); err != nil {
+		t.Fatal(err)
+	}
+	r.reader, _ = cachedClient(t, r.px.URL())
+	return r
+}
+
+// failStream ends the reader's stream; every new one ends with an error
+// event.
+func (r *faultyRig) failStream(t *testing.T) {
+	t.Helper()
+	r.daemon.failWatch.Store(true)
+	r.px.sever(false)
+	eventually(t, "the reader to stop serving locally", func() bool { return !r.reader.Stats().Connected })
+}
+
+// While the watch stream is down (the daemon's source failed), reads go
+// to the daemon; when the daemon then cannot answer either, the copy the
+// client falls back on must not be older than what it already returned:
+// reads through one client never go back, stale or not.
+func TestLocalCacheMonotonicWhileStreamFails(t *testing.T) {
+	r := startFaultyRig(t)
+	ctx := ctxFor(t)
+	eventually(t, "the reader to cache version 1", func() bool {
+		hit, err := r.reader.GetHit(ctx, "f")
+		return err == nil && hit.Tier == client.TierLocal && hit.Stored.Version == 1
+	})
+	r.failStream(t)
+	if _, err := r.store.Update(ctx, r.def, 1); err != nil {
+		t.Fatal(err)
+	}
+	hit, err := r.reader.GetHit(ctx, "f")
+	if err != nil || hit.Stored.Version != 2 {
+		t.Fatalf("read while the stream fails: %+v from %s, %v; want version 2 from the daemon", hit.Stored, hit.Tier, err)
+	}
+	r.daemon.failReads.Store(true)
+	hit, err = r.reader.GetHit(ctx, "f")
+	if err == nil && hit.Stored.Version < 2 {
+		t.Fatalf("read with the daemon failing: version %d from %s (stale %v) after version 2 was read; want ≥ 2 or an error", hit.Stored.Version, hit.Tier, hit.Stale)
+	}
+	if err == nil && !hit.Stale {
+		t.Errorf("read with the daemon failing: a copy not marked stale")
+	}
+}
+
+// A daemon whose own cache lags the feed may answer a read with a copy
+// older than one the client already holds and served: while the stream
+// is down the client then serves its newer copy, not the daemon's.
+func TestLocalCacheMonotonicWhenDaemonBehind(t *testing.T) {
+	r := startFaultyRig(t)
+	ctx := ctxFor(t)
+	res, err := http.Get(r.px.URL() + "/v1/flags/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/flags/f: %d, %v", res.StatusCode, err)
+	}
+	if _, err := r.reader.Update(ctx, r.def, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the reader to serve version 2 locally", func() bool {
+		hit, err := r.reader.GetHit(ctx, "f")
+		return err == nil && hit.Tier == client.TierLocal && hit.Stored.Version == 2
+	})
+	r.failStream(t)
+	body := string(v1)
+	r.daemon.behind.Store(&body)
+	hit, err := r.reader.GetHit(ctx, "f")
+	if err != nil || hit.Stored.Version != 2 {
+		t.Fatalf("read from a daemon behind: %+v from %s, %v; want version 2", hit.Stored, hit.Tier, err)
+	}
 }

@@ -47,14 +47,25 @@
 //     older than the version is dropped (a delete leaves a tombstone) and
 //     re-read in the background, so a flag in use stays cached. A fill
 //     that read an older version than the watch announced meanwhile is not
-//     installed.
-//  4. A dropped stream makes the cache incoherent (reads go to the
-//     daemon) and is resumed with Last-Event-ID = the last revision seen:
-//     the daemon replays what was missed, nothing is lost and nothing is
-//     purged. Only an expired cursor (410, or a resync event) purges the
+//     installed, and the read asks again (up to WithRetries; then it
+//     returns what it read, marked Stale).
+//  4. A dropped stream (or one the daemon ends with an error event, its
+//     source failing) makes the cache incoherent: reads go to the daemon,
+//     and their answers are cached but not served from the cache until it
+//     is coherent again. The stream is resumed with Last-Event-ID = the
+//     last revision seen: the daemon replays what was missed, nothing is
+//     lost and nothing is purged, and the cache is coherent again once
+//     that backlog, up to the daemon's revision as the stream opened, is
+//     applied. Only an expired cursor (410, or a resync event) purges the
 //     cache; the watcher then continues from the current revision.
 //  5. When the daemon cannot be reached, Get serves a cached copy, marked
 //     Stale in GetHit, rather than fail.
+//
+// Reads through one client never go back, per flag: every answer of the
+// daemon is remembered as a version that exists, so no older copy is
+// served after it, not even as a stale fallback, and an answer older than
+// a copy the client holds (the daemon's own cache lagging the feed its
+// watch reads) gives way to that copy.
 //
 // Stats reports hits, misses, invalidations, purges and the watch state.
 // Watch gives apps the same events. Close stops the watcher.

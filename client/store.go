@@ -42,28 +42,7 @@ func (c *Client) GetHit(ctx context.Context, id flagcache.ID) (flagcache.Hit, er
 	if c.cache == nil {
 		return c.getRemote(ctx, id)
 	}
-	if e, ok := c.cache.get(id); ok {
-		if e.stored == nil {
-			return flagcache.Hit{}, notFound(id)
-		}
-		return flagcache.Hit{Stored: e.stored, Tier: TierLocal}, nil
-	}
-	fill := c.cache.beginFill()
-	hit, err := c.getRemote(ctx, id)
-	if c.beforeInstall != nil {
-		c.beforeInstall(id)
-	}
-	switch {
-	case err == nil:
-		c.cache.install(fill, id, entry{stored: hit.Stored, version: hit.Stored.Version})
-	case isNotFound(err):
-		c.cache.install(fill, id, entry{})
-	case isUnavailable(err):
-		if e, ok := c.cache.peek(id); ok && e.stored != nil {
-			return flagcache.Hit{Stored: e.stored, Tier: TierLocal, Stale: true}, nil
-		}
-	}
-	return hit, err
+	return c.getCached(ctx, id)
 }
 
 func (c *Client) getRemote(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {

@@ -58,6 +58,7 @@ type Stats struct {
 	Resyncs                int64 // successful reads of the whole change feed since the last applied revision
 	Notifications          int64 // source commit notifications past the applied revision
 	AppliedRevision        int64 // every write up to it is reflected here; -1 none yet
+	Current                bool  // AppliedRevision is current: no gap open, repairs not failing
 	SourceRevision         int64 // the newest revision heard of (feed, notification, invalidation); -1 none
 	BreakerOpen            bool  // Redis is being skipped
 	Subscribed             bool  // the invalidation subscription was confirmed once
@@ -69,9 +70,7 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	o := s.obs
 	lruHits, lruMisses := s.lru.Counts()
-	s.mu.Lock()
-	applied := s.applied
-	s.mu.Unlock()
+	applied, current := s.revisionState()
 	return Stats{
 		LRUHits: lruHits, LRUMisses: lruMisses,
 		RedisHits: o.redisHits.Load(), RedisMisses: o.redisMisses.Load(),
@@ -80,8 +79,8 @@ func (s *Store) Stats() Stats {
 		Gaps: o.gaps.Load(), Repaired: o.repaired.Load(), Purges: o.purges.Load(),
 		StaleServed: o.staleServed.Load(), RedisErrors: o.redisErrors.Load(),
 		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), Notifications: o.notified.Load(), RepairFailures: o.repairFailures.Load(),
-		LRULen: s.lru.Len(), AppliedRevision: applied, SourceRevision: s.sourceRev.Load(), BreakerOpen: s.cache != nil && s.breaker.isOpen(),
-		Subscribed: s.subscribed.Load(),
+		LRULen: s.lru.Len(), AppliedRevision: applied, Current: current, SourceRevision: s.sync.sourceRev.Load(), BreakerOpen: s.cache != nil && s.breaker.isOpen(),
+		Subscribed: s.sync.subscribed.Load(),
 	}
 }
 

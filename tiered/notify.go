@@ -2,7 +2,6 @@ package tiered
 
 import (
 	"context"
-	"errors"
 )
 
 // RevisionWatcher is implemented by sources that announce their commits
@@ -19,39 +18,4 @@ import (
 // of the periodic resync's. The resync stays as the fallback.
 type RevisionWatcher interface {
 	WatchRevisions(ctx context.Context, notify func(revision int64)) error
-}
-
-// watchSource listens to the source's commit notifications until ctx
-// ends, listening again with jittered backoff when the connection is lost.
-func (s *Store) watchSource(ctx context.Context, w RevisionWatcher) {
-	defer s.wg.Done()
-	s.keepTrying(ctx, "source notifications lost", func(ctx context.Context) error {
-		if err := w.WatchRevisions(ctx, s.sourceRevision); err != nil {
-			return err
-		}
-		return errors.New("tiered: the source stopped notifying")
-	})
-}
-
-// sourceRevision takes one notification: a revision past the applied one
-// starts a repair (coalesced with one already pending).
-func (s *Store) sourceRevision(rev int64) {
-	s.heard(rev)
-	s.mu.Lock()
-	behind := s.applied < 0 || rev > s.applied
-	s.mu.Unlock()
-	if behind {
-		s.obs.notified.Add(1)
-		s.kick(s.repairCh)
-	}
-}
-
-// heard records that the source has reached revision rev.
-func (s *Store) heard(rev int64) {
-	for {
-		cur := s.sourceRev.Load()
-		if rev <= cur || s.sourceRev.CompareAndSwap(cur, rev) {
-			return
-		}
-	}
 }

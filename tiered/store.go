@@ -110,28 +110,11 @@ type Store struct {
 	obs     *observer
 	clock   *coarseClock
 
-	onChange    atomic.Pointer[func()]
-	sourceDown  atomic.Bool // the last source call failed as unavailable
-	sourceRev   atomic.Int64
-	redisBehind atomic.Bool // redisSince >= 0
-	subscribed  atomic.Bool // the invalidation subscription was confirmed
-
-	// Invalidation bookkeeping, see repair.go.
-	mu         sync.Mutex
-	applied    int64 // every revision ≤ applied is reflected locally; -1 unknown
-	redisSince int64 // Redis may lack writes after this revision; -1 none
-	redisGen   int64 // counts Redis write failures, so a repair knows it saw them all
-	// syncFailures repairs failed in a row, the last with syncErr.
-	syncFailures int
-	syncErr      error
-	repairCh     chan struct{}
-	redisCh      chan struct{}
-	stop         chan struct{}
-	cancel       context.CancelFunc // ends the background work's context
-	closeOnce    sync.Once
-	closed       bool // Close began: a late subscription is closed at once
-	wg           sync.WaitGroup
-	sub          *invalidation.Subscriber
+	sync     *syncer // keeps the caches in step with the source
+	onChange atomic.Pointer[func()]
+	// sourceDown: the last source call failed as unavailable.
+	sourceDown atomic.Bool
+	closeOnce  sync.Once
 
 	// beforeInstall, when set by tests, runs in a shared load after the
 	// source read and before the result is installed.
@@ -145,36 +128,18 @@ type Store struct {
 func New(source flagcache.Store, opts Options) *Store {
 	opts.setDefaults()
 	s := &Store{
-		source:     source,
-		opts:       opts,
-		lru:        newLRU(opts.LRUSize, opts.LRUShards, opts.MaxVersions, opts.LRUTTL),
-		breaker:    newBreaker(opts.BreakerFailures, opts.BreakerCooldown),
-		log:        opts.Logger,
-		applied:    -1,
-		redisSince: -1,
-		repairCh:   make(chan struct{}, 1),
-		redisCh:    make(chan struct{}, 1),
-		stop:       make(chan struct{}),
+		source:  source,
+		opts:    opts,
+		lru:     newLRU(opts.LRUSize, opts.LRUShards, opts.MaxVersions, opts.LRUTTL),
+		breaker: newBreaker(opts.BreakerFailures, opts.BreakerCooldown),
+		log:     opts.Logger,
 	}
-	s.sourceRev.Store(-1)
 	s.openRedis(opts.Redis, opts.Logger)
 	s.clock = newCoarseClock(clockResolution)
 	s.lru.now = s.clock.now
 	s.obs = newObserver(opts.MeterProvider, opts.TracerProvider, s)
-	// Take the baseline revision now if the source answers, so the LRU
-	// works from the first read; otherwise the repair loop keeps trying.
-	ctx, cancel := context.WithTimeout(context.Background(), opts.LoadTimeout)
-	s.repair(ctx)
-	cancel()
-	s.wg.Add(1)
-	go s.repairLoop()
-	bg, cancelBg := context.WithCancel(context.Background())
-	s.cancel = cancelBg
-	if w, ok := source.(RevisionWatcher); ok {
-		s.wg.Add(1)
-		go s.watchSource(bg, w)
-	}
-	s.startSubscription(bg)
+	s.sync = newSyncer(s)
+	s.sync.start()
 	return s
 }
 
@@ -183,19 +148,27 @@ func New(source flagcache.Store, opts Options) *Store {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		close(s.stop)
-		s.cancel()
-		s.mu.Lock()
-		s.closed = true
-		sub := s.sub
-		s.mu.Unlock()
-		if sub != nil {
-			err = sub.Close()
-		}
-		s.wg.Wait()
+		err = s.sync.close()
 		s.clock.close()
 	})
 	return err
+}
+
+// SyncError reports a Store that cannot keep up with its source: nil
+// while repairs succeed, else the last error once 3 repairs failed in a
+// row (for a readiness check; the metric flagcache.repair.failures counts
+// every failure).
+func (s *Store) SyncError() error { return s.sync.syncError() }
+
+// OnChange registers f to be called (without locks held) each time the
+// store applies changes, whatever their origin — e.g. to wake watch
+// streams. f must not block. A later call replaces f.
+func (s *Store) OnChange(f func()) { s.onChange.Store(&f) }
+
+func (s *Store) changed() {
+	if f := s.onChange.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // Get implements flagcache.Store. The returned value is shared with the
@@ -386,10 +359,7 @@ func (s *Store) negativeEntry(version int64) *entry {
 // after a purge), since a missed invalidation could not then be detected.
 func (s *Store) fillToken() (vcache.Token, bool) {
 	tok := s.lru.Begin()
-	s.mu.Lock()
-	trusted := s.applied >= 0
-	s.mu.Unlock()
-	return tok, trusted
+	return tok, s.sync.appliedRevision() >= 0
 }
 
 // sourceResult tracks whether the source answers, for the stale marker.
@@ -406,8 +376,8 @@ func (s *Store) redisResult(err error) {
 	if s.breaker.record(err == nil) {
 		s.log.Info("tiered: redis answers again")
 	}
-	if err == nil && s.redisBehind.Load() {
-		s.kick(s.redisCh)
+	if err == nil {
+		s.sync.redisAnswered()
 	}
 	if err != nil {
 		s.obs.redisErrors.Add(1)
@@ -478,9 +448,12 @@ func (s *Store) Compact(ctx context.Context, before time.Time) error {
 	return c.Compact(ctx, before)
 }
 
-func (s *Store) kick(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
+// applyChange makes one change from the feed visible locally: announced
+// against racing fills, and refreshed where this sidecar caches the id.
+func (s *Store) applyChange(c flagcache.Change) {
+	if c.Op == flagcache.OpUpsert && c.Flag != nil {
+		s.lru.ReplaceIfCached(c.ID, s.newEntry(c.Flag)) // before Announce drops it
 	}
+	s.lru.Announce(c.ID, c.Version, c.Revision)
+	s.group.Forget(string(c.ID))
 }

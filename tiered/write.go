@@ -118,7 +118,7 @@ func (s *Store) putRedis(ctx context.Context, c flagcache.Change) {
 		s.redisResult(err)
 	}
 	if err != nil {
-		s.redisMayLack(c.Revision - 1)
+		s.sync.redisMayLack(c.Revision - 1)
 		s.log.Warn("tiered: redis missed a write; it will be repaired when redis answers", "id", c.ID, "revision", c.Revision, "err", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/flagcache/flagcache"
+	"github.com/flagcache/flagcache/tiered"
 )
 
 // telemetryResource is the OpenTelemetry resource of this process: what
@@ -40,10 +41,7 @@ func instanceID() string {
 }
 
 // tieredState is what the tiered store tells about its freshness.
-type tieredState interface {
-	AppliedRevision() int64
-	RedisBreakerOpen() bool
-}
+type tieredState interface{ Stats() tiered.Stats }
 
 // sourceRevisionTimeout bounds the source read of each scrape.
 const sourceRevisionTimeout = time.Second
@@ -85,7 +83,7 @@ func registerDaemonMetrics(mp metric.MeterProvider, store flagcache.Store, redis
 			metric.WithDescription("The Redis breaker: 1 for its current state (open: Redis calls are skipped)."),
 			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 				isOpen := int64(0)
-				if state.RedisBreakerOpen() {
+				if state.Stats().BreakerOpen {
 					isOpen = 1
 				}
 				o.Observe(1-isOpen, closed)
@@ -111,7 +109,7 @@ func registerDaemonMetrics(mp metric.MeterProvider, store flagcache.Store, redis
 		return err
 	}
 	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		a := state.AppliedRevision()
+		a := state.Stats().AppliedRevision
 		o.ObserveInt64(applied, a)
 		ctx, cancel := context.WithTimeout(ctx, sourceRevisionTimeout)
 		defer cancel()

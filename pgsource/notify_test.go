@@ -203,7 +203,9 @@ func TestWatchRevisionsHalfOpen(t *testing.T) {
 	host, port, _ := net.SplitHostPort(proxy.Addr)
 	p, _ := strconv.Atoi(port)
 	cfg.ConnConfig.Host, cfg.ConnConfig.Port = host, uint16(p)
-	watched := newStoreOn(t, cfg, pgsource.Options{ListenKeepalive: 200 * time.Millisecond})
+	// The keepalive must be answered within itself, also before the fault:
+	// 200 ms failed on a loaded CI machine (load 27), so the default 1 s.
+	watched := newStoreOn(t, cfg, pgsource.Options{ListenKeepalive: time.Second})
 
 	w := watch(t, watched)
 	w.wantRevision(t, "on listening", 0)

@@ -3,12 +3,7 @@ package tiered_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/flagcache/flagcache/internal/testenv"
 )
 
-// TestMain fails the package's tests if any goroutine is still running
-// after them: every goroutine the package starts ends with Close (or its
-// context).
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testenv.VerifyNoLeaks(m) }

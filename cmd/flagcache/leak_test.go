@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/flagcache/flagcache/internal/testenv"
 )
 
 func TestMain(m *testing.M) { verifyNoLeaks(m) }
@@ -11,5 +11,5 @@ func TestMain(m *testing.M) { verifyNoLeaks(m) }
 // verifyNoLeaks runs the tests and fails if any goroutine is still running
 // after them: a daemon's context ending must stop everything it started.
 func verifyNoLeaks(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testenv.VerifyNoLeaks(m)
 }

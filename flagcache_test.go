@@ -1,6 +1,7 @@
 package flagcache_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -224,5 +225,45 @@ func TestDefinitionWrongTypes(t *testing.T) {
 		if m := flagcache.NewStored(&d, 1, 1).Malformed; !strings.Contains(m, tc.field) {
 			t.Errorf("%s: Malformed = %q, want it to name %s", tc.in, m, tc.field)
 		}
+	}
+}
+
+// PrepareDelete refuses what every store's Delete refuses before writing
+// anything, naming the field, and otherwise returns the actor to record.
+func TestPrepareDelete(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name     string
+		ctx      context.Context
+		id       flagcache.ID
+		expected int64
+		actor    string // want, on success
+		field    string // want an *InvalidError on it, or ...
+		err      error  // ... this error
+	}{
+		{"unconditional", context.Background(), "f", 0, flagcache.ActorUnknown, "", nil},
+		{"conditional, as alice", flagcache.WithActor(context.Background(), "alice"), "f", 3, "alice", "", nil},
+		{"cancelled", cancelled, "f", 0, "", "", context.Canceled},
+		{"bad id", context.Background(), "no spaces", 0, "", "id", nil},
+		{"negative version", context.Background(), "f", -1, "", "expected_version", nil},
+		{"bad actor", flagcache.WithActor(context.Background(), "sql:postgres"), "f", 0, "", "actor", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			actor, err := flagcache.PrepareDelete(tc.ctx, tc.id, tc.expected)
+			var inv *flagcache.InvalidError
+			switch {
+			case tc.field != "":
+				if !errors.As(err, &inv) || inv.Field != tc.field {
+					t.Errorf("got %v, want an *InvalidError on %s", err, tc.field)
+				}
+			case tc.err != nil:
+				if !errors.Is(err, tc.err) {
+					t.Errorf("got %v, want %v", err, tc.err)
+				}
+			case err != nil || actor != tc.actor:
+				t.Errorf("got %q, %v; want %q", actor, err, tc.actor)
+			}
+		})
 	}
 }

@@ -296,6 +296,23 @@ func PrepareWrite(ctx context.Context, def *Definition, expectedVersion int64) (
 	return def.forWrite(), nil
 }
 
+// PrepareDelete is the start of every store's Delete: it fails with ctx's
+// error, or an *InvalidError for a bad id, a negative expected version or
+// a bad actor attached to ctx, before anything is written, and otherwise
+// returns the actor the delete records (WriteActor).
+func PrepareDelete(ctx context.Context, id ID, expectedVersion int64) (actor string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if err := id.Validate(); err != nil {
+		return "", err
+	}
+	if err := CheckVersion(expectedVersion); err != nil {
+		return "", err
+	}
+	return WriteActor(ctx)
+}
+
 // forWrite returns the copy of a validated definition that a store stamps
 // and keeps — the caller's stays untouched — with a missing status set to
 // StatusInactive.

@@ -78,12 +78,8 @@ func (c *Client) GetVersion(ctx context.Context, id flagcache.ID, version int64)
 // actorOf returns the actor a write with ctx names, refusing a bad one
 // before anything is sent, as the stores do.
 func actorOf(ctx context.Context) (string, error) {
-	actor, err := flagcache.WriteActor(ctx)
-	if err != nil {
+	if _, err := flagcache.WriteActor(ctx); err != nil {
 		return "", err
 	}
-	if actor == flagcache.ActorUnknown && flagcache.ActorFrom(ctx) != actor {
-		return "", nil // none attached: the daemon decides
-	}
-	return actor, nil
+	return flagcache.ActorFrom(ctx), nil // "" when none is attached: the daemon decides
 }

@@ -281,8 +281,8 @@ func (c *Client) Update(ctx context.Context, def *flagcache.Definition, expected
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	if expectedVersion < 0 {
-		return nil, flagcache.Invalid("expected_version", "must not be negative")
+	if err := flagcache.CheckVersion(expectedVersion); err != nil {
+		return nil, err
 	}
 	return c.write(ctx, call{method: http.MethodPut, path: flagPath(def.ID), id: def.ID, ifMatch: expectedVersion}, def)
 }
@@ -333,19 +333,10 @@ func (c *Client) write(ctx context.Context, cl call, def *flagcache.Definition) 
 // the Change has Version expectedVersion+1 when expectedVersion > 0 (0
 // otherwise) and Revision 0.
 func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion int64) (flagcache.Change, error) {
-	if err := id.Validate(); err != nil {
+	if _, err := flagcache.PrepareDelete(ctx, id, expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
-	if expectedVersion < 0 {
-		return flagcache.Change{}, flagcache.Invalid("expected_version", "must not be negative")
-	}
-	if err := ctx.Err(); err != nil {
-		return flagcache.Change{}, err
-	}
-	actor, err := actorOf(ctx)
-	if err != nil {
-		return flagcache.Change{}, err
-	}
+	actor := flagcache.ActorFrom(ctx) // validated: the attached one, or none
 	before := int64(-1)
 	if !c.deleteHeaders.Load() {
 		feed, err := c.changesPage(ctx, 0, 1)

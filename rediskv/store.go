@@ -238,16 +238,7 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 
 // Delete implements flagcache.Store.
 func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int64) (flagcache.Change, error) {
-	if err := ctx.Err(); err != nil {
-		return flagcache.Change{}, err
-	}
-	if err := id.Validate(); err != nil {
-		return flagcache.Change{}, err
-	}
-	if err := flagcache.CheckVersion(expectedVersion); err != nil {
-		return flagcache.Change{}, err
-	}
-	actor, err := flagcache.WriteActor(ctx)
+	actor, err := flagcache.PrepareDelete(ctx, id, expectedVersion)
 	if err != nil {
 		return flagcache.Change{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/wire"
@@ -64,6 +65,10 @@ func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
 type authenticator struct {
 	tokens []hashedToken
 	hosts  []string // without tokens: Host names served beside loopback ones
+	// served is the last Host value let through without tokens: a client
+	// sends the same one on every request, and parsing it (an IP address
+	// allocates) each time bought nothing. Only a Host that passed is kept.
+	served *atomic.Pointer[string]
 }
 
 type hashedToken struct {
@@ -73,7 +78,7 @@ type hashedToken struct {
 }
 
 func newAuthenticator(tokens []Token, hosts []string) (authenticator, error) {
-	a := authenticator{hosts: hosts}
+	a := authenticator{hosts: hosts, served: new(atomic.Pointer[string])}
 	for i, t := range tokens {
 		if t.Secret == "" {
 			return a, fmt.Errorf("httpapi: token %d has an empty secret", i)
@@ -108,7 +113,7 @@ func (a authenticator) check(w http.ResponseWriter, r *http.Request, need Scope)
 		return -1, nil
 	}
 	if len(a.tokens) == 0 {
-		if !localHost(r.Host) && !slices.Contains(a.hosts, hostname(r.Host)) {
+		if !a.servedHost(r.Host) {
 			return -1, &apiError{wire.CodePermissionDenied,
 				"without tokens only loopback Host values (localhost, 127.0.0.1, [::1]) are served; configure tokens to serve other names"}
 		}
@@ -136,6 +141,19 @@ func (a authenticator) check(w http.ResponseWriter, r *http.Request, need Scope)
 		return -1, &apiError{wire.CodePermissionDenied, "this token has scope " + got.String() + "; " + r.Method + " needs scope " + need.String()}
 	}
 	return index, nil
+}
+
+// servedHost reports whether a request to host is served without tokens.
+func (a authenticator) servedHost(host string) bool {
+	if last := a.served.Load(); last != nil && *last == host {
+		return true
+	}
+	if !localHost(host) && !slices.Contains(a.hosts, hostname(host)) {
+		return false
+	}
+	served := host // only this path allocates
+	a.served.Store(&served)
+	return true
 }
 
 // hostname is the name of a Host header without its port, lower case.

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/tiered"
 )
 
 // benchGet measures GET /v1/flags/{id} through the handler alone (no
@@ -65,4 +68,27 @@ func BenchmarkGetFlagPreEncodedWithAuth(b *testing.B) {
 			b.Fatalf("got %d", w.Code)
 		}
 	}
+}
+
+// The daemon's GET of an LRU hit as `flagcache serve` composes it: the
+// tiered store over memstore, Prometheus metrics on both, a JSON logger at
+// info. The request path's own cost (routing, request id, auth, metrics,
+// headers, logging) beside the body it serves:
+//
+//	go test -run '^$' -bench GetFlagDaemon -benchmem ./httpapi/
+func BenchmarkGetFlagDaemon(b *testing.B) {
+	mp, _, err := httpapi.NewPrometheus()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mp.Shutdown(context.Background())
+	src := memstore.New(memstore.Options{})
+	ts := tiered.New(src, tiered.Options{MeterProvider: mp})
+	defer ts.Close()
+	def, _ := flagcache.NewBoolean("new-checkout", "New checkout", false)
+	if _, err := ts.Create(context.Background(), def); err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	benchGet(b, ts, httpapi.Options{Logger: log, MeterProvider: mp})
 }

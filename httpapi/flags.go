@@ -21,35 +21,62 @@ func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return flagError(id, err)
 	}
-	hdr := w.Header()
 	etag := hit.Stored.ETag // made once per cache entry
 	if etag == "" {
 		etag = flagcache.ETag(hit.Stored.Version)
 	}
-	hdr.Set("ETag", etag)
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set(wire.TierHeader, string(hit.Tier))
+	// The hot path of the daemon: header values are assigned, not Set
+	// (a Set allocates a slice per value), the constant ones shared.
+	hdr := w.Header()
+	vals := make([]string, 2) // this response's own values: ETag, Content-Length
+	vals[0] = etag
+	hdr["Etag"] = vals[0:1:1]
+	hdr["Cache-Control"] = noCacheValue
+	hdr[wire.TierHeader] = tierValue(hit.Tier)
 	if hit.Stale {
-		hdr.Set(wire.StaleHeader, wire.HeaderTrue)
+		hdr[wire.StaleHeader] = trueValue
 	}
 	if hit.Stored.Malformed != "" {
-		hdr.Set(wire.MalformedHeader, wire.HeaderTrue) // the reason is the body's "malformed"
+		hdr[wire.MalformedHeader] = trueValue // the reason is the body's "malformed"
 	}
-	if noneMatch(r.Header.Values("If-None-Match"), hit.Stored.Version) {
+	if noneMatch(r.Header["If-None-Match"], hit.Stored.Version) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
+	hdr["Content-Type"] = jsonValue
 	body := hit.Body
 	if body == nil {
 		if r.Method == http.MethodHead {
-			hdr.Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
 		body = hit.Stored.AppendJSON(nil)
 	}
-	writeBody(w, http.StatusOK, body)
+	vals[1] = strconv.Itoa(len(body))
+	hdr["Content-Length"] = vals[1:2:2]
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 	return nil
+}
+
+// Header values every GET of a flag sends, shared by all responses. Only
+// net/http reads them; a Header.Add on one appends past its capacity, so
+// it copies. Keys are in canonical form, as assigning them needs.
+var (
+	noCacheValue = []string{"no-cache"}
+	jsonValue    = []string{"application/json"}
+	trueValue    = []string{wire.HeaderTrue}
+	tierValues   = map[flagcache.Tier][]string{
+		flagcache.TierLRU: {string(flagcache.TierLRU)}, flagcache.TierRedis: {string(flagcache.TierRedis)},
+		flagcache.TierSource: {string(flagcache.TierSource)},
+	}
+)
+
+func tierValue(t flagcache.Tier) []string {
+	if v, ok := tierValues[t]; ok {
+		return v
+	}
+	return []string{string(t)}
 }
 
 // read reads one flag with its tier: from a HitReader when the store is

@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,12 +48,6 @@ const watchRoute = "/v1/watch"
 type instruments struct {
 	duration metric.Float64Histogram
 	streams  metric.Int64UpDownCounter
-	attrs    sync.Map // attrKey → metric.MeasurementOption, built once per combination
-}
-
-type attrKey struct {
-	method, route string
-	status        int
 }
 
 func newInstruments(mp metric.MeterProvider) (*instruments, error) {
@@ -74,32 +70,63 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	return &instruments{duration: duration, streams: streams}, nil
 }
 
-// begin is called when an authenticated request starts running its
-// route's handler; the function it returns, when the handler returned.
-func (m *instruments) begin(ctx context.Context, route string) (end func()) {
-	if route != watchRoute {
-		return func() {}
-	}
+// openStream counts an authenticated watch stream while its handler runs;
+// call the function it returns when the handler returned.
+func (m *instruments) openStream(ctx context.Context) (end func()) {
 	ctx = context.WithoutCancel(ctx)
 	m.streams.Add(ctx, 1)
 	return func() { m.streams.Add(ctx, -1) }
 }
 
-func (m *instruments) record(ctx context.Context, method, route string, status int, elapsed time.Duration) {
-	if route == watchRoute && status == http.StatusOK {
-		return // a stream: its lifetime is no latency
-	}
-	key := attrKey{knownMethod(method), route, status}
-	opt, ok := m.attrs.Load(key)
+// route returns the latency instrument of one route.
+func (m *instruments) route(route string) *routeInstruments {
+	ri := &routeInstruments{duration: m.duration, route: route}
+	ri.attrs.Store(&map[attrKey][]metric.RecordOption{})
+	return ri
+}
+
+// routeInstruments records one route's latencies. The attribute set of
+// each method and status is built once and kept in a copy-on-write map, so
+// a request's measurement allocates nothing: a lookup keyed by a
+// comparable struct, where a sync.Map would box the key per call.
+type routeInstruments struct {
+	duration metric.Float64Histogram
+	route    string
+	mu       sync.Mutex // serialises additions to attrs
+	attrs    atomic.Pointer[map[attrKey][]metric.RecordOption]
+}
+
+type attrKey struct {
+	method string
+	status int
+}
+
+func (ri *routeInstruments) record(ctx context.Context, method string, status int, elapsed time.Duration) {
+	key := attrKey{knownMethod(method), status}
+	opts, ok := (*ri.attrs.Load())[key]
 	if !ok {
-		opt, _ = m.attrs.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("http.request.method", key.method),
-			attribute.String("http.route", key.route),
-			attribute.Int("http.response.status_code", key.status),
-		)))
+		opts = ri.add(key)
 	}
-	// A request whose client went away still counts.
-	m.duration.Record(context.WithoutCancel(ctx), elapsed.Seconds(), opt.(metric.MeasurementOption))
+	ri.duration.Record(ctx, elapsed.Seconds(), opts...) // a kept slice: no variadic one per call
+}
+
+func (ri *routeInstruments) add(key attrKey) []metric.RecordOption {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	old := *ri.attrs.Load()
+	if opts, ok := old[key]; ok {
+		return opts
+	}
+	opt := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("http.request.method", key.method),
+		attribute.String("http.route", ri.route),
+		attribute.Int("http.response.status_code", key.status),
+	))}
+	next := make(map[attrKey][]metric.RecordOption, len(old)+1)
+	maps.Copy(next, old)
+	next[key] = opt
+	ri.attrs.Store(&next)
+	return opt
 }
 
 // knownMethod keeps the method label's values bounded.

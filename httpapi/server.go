@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -259,11 +260,22 @@ func (h *Handler) path(path string, routes ...route) {
 }
 
 // wrap runs fn for route after the auth check, maps its error, records
-// metrics and logs the request.
+// metrics and logs the request. What does not depend on the request (the
+// route's metric attributes, whether it is the watch stream, whether it
+// writes) is settled here, once per route, not per request.
 func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
+	metrics := h.metrics.route(route)
+	stream := route == watchRoute
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		info := infoOf(r.Context())
+		var sw *statusWriter
+		if info != nil && info.sw.ResponseWriter == nil {
+			sw = &info.sw
+			sw.ResponseWriter = w
+		} else {
+			sw = &statusWriter{ResponseWriter: w}
+		}
 		if h.tracer != nil {
 			var span trace.Span
 			r, span = h.startSpan(r, route)
@@ -271,24 +283,42 @@ func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
 		}
 		token, err := h.auth.check(sw, r, scope)
 		if err == nil {
-			if token >= 0 {
-				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, token))
+			if info != nil {
+				info.token = token
 			}
-			r = h.auth.withActor(sw, r, token)
-			defer h.metrics.begin(r.Context(), route)()
+			if scope == ScopeWrite {
+				r = h.auth.withActor(sw, r, token) // only writes record an actor
+			}
+			if stream {
+				defer h.metrics.openStream(r.Context())()
+			}
 			err = fn(sw, r)
 		}
 		if err != nil {
 			h.writeError(sw, r, err)
 		}
 		elapsed := time.Since(start)
-		h.metrics.record(r.Context(), r.Method, route, sw.code(), elapsed)
+		if !stream || sw.code() != http.StatusOK { // a stream's lifetime is no latency
+			metrics.record(h.metricsContext(r), r.Method, sw.code(), elapsed)
+		}
 		if h.log.Enabled(r.Context(), slog.LevelDebug) {
 			logger(r.Context(), h.log).LogAttrs(r.Context(), slog.LevelDebug, "request",
 				slog.String("method", r.Method), slog.String("route", route),
 				slog.Int("status", sw.code()), slog.Duration("duration", elapsed))
 		}
 	})
+}
+
+// metricsContext is the context a request's measurement is recorded with:
+// one that a client going away does not cancel (its request still counts),
+// and that carries the request's span for exemplars when tracing is on.
+// Without tracing there is nothing in the request's context the metrics
+// read, so none is derived per request.
+func (h *Handler) metricsContext(r *http.Request) context.Context {
+	if h.tracer == nil {
+		return context.Background()
+	}
+	return context.WithoutCancel(r.Context())
 }
 
 // startSpan starts the server span of a request, as the child of the
@@ -311,9 +341,10 @@ func endSpan(span trace.Span, status int) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := requestID(r.Header.Get(wire.RequestIDHeader))
-	w.Header().Set(wire.RequestIDHeader, id)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	info := &requestInfo{Context: r.Context(), id: requestID(r.Header[wire.RequestIDHeader]), token: -1}
+	info.header[0] = info.id
+	w.Header()[wire.RequestIDHeader] = info.header[:1:1]
+	r = r.WithContext(info)
 	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
 		// The mux would answer a redirect to the cleaned path with an HTML
 		// body; no route of the API has such a path.
@@ -336,38 +367,91 @@ func cleanPath(p string) string {
 	return np
 }
 
-type requestIDKey struct{}
+// requestInfo is what the API keeps of a request: its id and the index of
+// the token it authenticated with (-1 without tokens, or before the
+// check), and the writer wrap records the status with. Made once per
+// request in ServeHTTP, completed by wrap on the request's goroutine
+// before the route runs. It is the request's context itself (a context
+// that answers Value(requestInfoKey{}) and delegates the rest), so the
+// request costs one allocation here, not one per value.
+type requestInfo struct {
+	context.Context
+	id     string
+	token  int
+	header [1]string // backs the response's X-Request-Id value: no slice of its own
+	sw     statusWriter
+}
 
-// tokenKey carries the index of the token a request authenticated with.
-type tokenKey struct{}
+type requestInfoKey struct{}
+
+// Value implements context.Context.
+func (i *requestInfo) Value(key any) any {
+	if key == (requestInfoKey{}) {
+		return i
+	}
+	return i.Context.Value(key)
+}
+
+func infoOf(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
 
 // tokenOf returns the index of the token of a request, -1 without tokens.
 func tokenOf(ctx context.Context) int {
-	if i, ok := ctx.Value(tokenKey{}).(int); ok {
-		return i
+	if info := infoOf(ctx); info != nil {
+		return info.token
 	}
 	return -1
 }
 
 // RequestID returns the request id of a request served by a Handler.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if info := infoOf(ctx); info != nil {
+		return info.id
+	}
+	return ""
 }
 
 func logger(ctx context.Context, l *slog.Logger) *slog.Logger {
 	return l.With(slog.String("request_id", RequestID(ctx)))
 }
 
-// requestID keeps a caller's id when it is short and of safe characters (it
-// goes into logs and a response header), and makes one otherwise.
-func requestID(in string) string {
-	if in != "" && len(in) <= 128 && flagcache.ID(in).Validate() == nil {
-		return in
+// requestID keeps a caller's id (the first X-Request-Id value) when it is
+// short and of safe characters (it goes into logs and a response header),
+// and makes one otherwise.
+func requestID(in []string) string {
+	if len(in) > 0 && in[0] != "" && len(in[0]) <= 128 && flagcache.ID(in[0]).Validate() == nil {
+		return in[0]
 	}
-	b := make([]byte, 12)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	return newRequestID()
+}
+
+// Request ids are 24 hex digits: 12 chosen at random when the process
+// starts, then a counter. They only have to tell requests apart in logs,
+// traces and error messages (across restarts and replicas too, which the
+// random half does); they are no secret, so reading crypto/rand per
+// request bought nothing but its cost.
+var (
+	requestIDPrefix = func() (p [12]byte) {
+		var b [6]byte
+		rand.Read(b[:])
+		hex.Encode(p[:], b[:])
+		return p
+	}()
+	requestIDSeq atomic.Uint64
+)
+
+func newRequestID() string {
+	const digits = "0123456789abcdef"
+	var b [24]byte
+	copy(b[:], requestIDPrefix[:])
+	n := requestIDSeq.Add(1)
+	for i := len(b) - 1; i >= len(requestIDPrefix); i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
 }
 
 // statusWriter remembers the status written through it. Unwrap lets

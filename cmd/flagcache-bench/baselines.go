@@ -5,99 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/flagcache/flagcache"
 )
 
 // A baseline is a server read at the same concurrency with the same ids,
 // returning the same bytes: what the daemon is measured against.
 type baseline struct {
 	name    string
+	pid     int // its process, measured like the daemon's; 0 when it runs in the bench's
 	newOp   func(worker int) op
 	cleanup func(context.Context) error
 }
-
-// staticServer is the `static` baseline: a minimal net/http server in
-// the bench process serving the daemon's response bodies from a map, the
-// ceiling of HTTP on this machine. It is read by the same loop as the
-// daemon.
-type staticServer struct {
-	srv    *http.Server
-	ln     net.Listener
-	bodies map[string][]byte
-	etags  map[string]string
-	pages  map[string]page // by the raw query of GET /v1/flags
-}
-
-// startStatic serves the flags of ds and, when given, the list pages.
-func startStatic(ds *Dataset, pages []page) (*staticServer, error) {
-	s := &staticServer{bodies: make(map[string][]byte, ds.Len()), etags: make(map[string]string, ds.Len()), pages: map[string]page{}}
-	for _, p := range pages {
-		s.pages[p.query] = p
-	}
-	for i, id := range ds.IDs {
-		s.bodies[string(id)] = ds.Bodies[i]
-		s.etags[string(id)] = flagcache.ETag(ds.Version(i))
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
-	go s.srv.Serve(ln)
-	return s, nil
-}
-
-func (s *staticServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/v1/flags" && r.Method == http.MethodGet {
-		s.servePage(w, r)
-		return
-	}
-	id := strings.TrimPrefix(r.URL.Path, "/v1/flags/")
-	body, ok := s.bodies[id]
-	if !ok || r.Method != http.MethodGet {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("ETag", s.etags[id])
-	w.Write(body)
-}
-
-// servePage answers a list page with its bytes, or 304 when
-// If-None-Match names its ETag.
-func (s *staticServer) servePage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.pages[r.URL.RawQuery]
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("ETag", p.staticETag)
-	if r.Header.Get("If-None-Match") == p.staticETag {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(p.body)))
-	w.Write(p.body)
-}
-
-func (s *staticServer) url() string { return "http://" + s.ln.Addr().String() }
-
-func (s *staticServer) close(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
 // httpOp is the read loop's op on an HTTP target: the same for the daemon
 // and the static baseline.
@@ -109,8 +31,8 @@ func httpOp(h *httpTarget, urls []string) op {
 }
 
 // staticBaseline starts the static server.
-func staticBaseline(ds *Dataset, conns int) (*baseline, error) {
-	s, err := startStatic(ds, nil)
+func staticBaseline(ctx context.Context, ds *Dataset, conns int) (*baseline, error) {
+	s, err := startStatic(ctx, ds, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +40,7 @@ func staticBaseline(ds *Dataset, conns int) (*baseline, error) {
 	urls := h.flagURLs(ds)
 	return &baseline{
 		name:  "static",
+		pid:   s.pid(),
 		newOp: func(int) op { return httpOp(h, urls) },
 		cleanup: func(ctx context.Context) error {
 			h.close()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -29,6 +30,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(staticRoleEnv) == staticCommand {
+		// The test binary spawned as the static baseline's child.
+		if err := runStatic(context.Background(), os.Args[2:], os.Stdout, os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

@@ -110,7 +110,7 @@ func (b *bench) collection(ctx context.Context, scenario string) (*Steady, error
 	if err != nil {
 		return nil, err
 	}
-	static, err := startStatic(b.ds, pages)
+	static, err := startStatic(ctx, b.ds, pages)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (b *bench) collection(ctx context.Context, scenario string) (*Steady, error
 	daemonCounts, staticCounts := &statusCounts{}, &statusCounts{}
 	targets := []*runTarget{
 		{name: "daemon", daemon: true, newOp: func(int) op { return pageOp(b.target, daemonURLs, etags, daemonCounts) }},
-		{name: "static", newOp: func(int) op { return pageOp(sh, staticURLs, etags, staticCounts) }},
+		{name: "static", pid: static.pid(), newOp: func(int) op { return pageOp(sh, staticURLs, etags, staticCounts) }},
 	}
 	if poll {
 		targets[0].statuses, targets[1].statuses = daemonCounts, staticCounts

@@ -4,20 +4,32 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"testing"
 )
 
-// TestStaticServesPages: the static baseline returns a page's bytes as
-// given, with its ETag, and 304 with no body to If-None-Match naming it.
+// TestStaticServesPages: the static baseline, a process of its own whose
+// CPU /proc reports, returns a page's bytes as given, with its ETag, and
+// 304 with no body to If-None-Match naming it.
 func TestStaticServesPages(t *testing.T) {
 	ds := NewDataset("p", 3, 300)
 	ds.Bodies = make([][]byte, ds.Len()) // as after fetch
 	pages := []page{{query: "tag=team-00&limit=100", body: []byte(`{"flags":[],"total":0}`), staticETag: `"abc"`}}
-	s, err := startStatic(ds, pages)
+	s, err := startStatic(context.Background(), ds, pages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close(context.Background())
+	defer func() {
+		if err := s.close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}()
+	if s.pid() == os.Getpid() {
+		t.Fatal("the static server runs in the bench's process")
+	}
+	if _, err := ReadProc(s.pid()); err != nil {
+		t.Fatalf("its process: %v", err)
+	}
 	get := func(inm string) (int, string, string) {
 		req, _ := http.NewRequest(http.MethodGet, s.url()+"/v1/flags?"+pages[0].query, nil)
 		if inm != "" {

@@ -27,6 +27,16 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if len(os.Args) > 1 && os.Args[1] == staticCommand {
+		// The static baseline's child process (static.go), not for users.
+		err := runStatic(ctx, os.Args[2:], os.Stdout, os.Stdin)
+		stop()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "flagcache-bench static: %v\n", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)

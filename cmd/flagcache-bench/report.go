@@ -101,6 +101,9 @@ type Ratio struct {
 	Baseline   string  `json:"baseline"`
 	Throughput float64 `json:"throughput"`
 	P99        float64 `json:"p99"`
+	// CPUPerRequest is the daemon's CPU per request over the baseline's,
+	// when both processes were measured (the static baseline's is).
+	CPUPerRequest float64 `json:"cpu_per_request,omitempty"`
 }
 
 // Cold is the first read of every flag from a daemon started with its
@@ -247,7 +250,11 @@ func ratios(results []*Result) []Ratio {
 		if r.Skipped != "" || r.Read == nil || r.RPS == 0 {
 			continue
 		}
-		out = append(out, Ratio{Baseline: r.Name, Throughput: d.RPS / r.RPS, P99: d.Read.P99 / r.Read.P99})
+		q := Ratio{Baseline: r.Name, Throughput: d.RPS / r.RPS, P99: d.Read.P99 / r.Read.P99}
+		if d.Process != nil && r.Process != nil && r.Process.CPUPerRequestUs > 0 {
+			q.CPUPerRequest = d.Process.CPUPerRequestUs / r.Process.CPUPerRequestUs
+		}
+		out = append(out, q)
 	}
 	return out
 }

@@ -12,6 +12,7 @@ type runTarget struct {
 	name   string
 	newOp  func(worker int) op
 	daemon bool // the target daemon: its process is measured
+	pid    int  // else the process measured for CPU and RSS, when not 0
 	total  *tally
 	cpu    time.Duration
 	// statuses, when set, counts the HTTP statuses of the target's
@@ -42,7 +43,7 @@ func (b *bench) steadyRead(ctx context.Context) error {
 				b.report.warn(fmt.Sprintf("cleaning up the %s baseline: %v", name, err))
 			}
 		}()
-		targets = append(targets, &runTarget{name: name, newOp: bl.newOp})
+		targets = append(targets, &runTarget{name: name, newOp: bl.newOp, pid: bl.pid})
 	}
 
 	w := workload{flags: o.Flags, zipf: o.Zipf, conns: o.Conns, seed: o.Seed}
@@ -77,9 +78,9 @@ func (b *bench) interleave(ctx context.Context, targets []*runTarget, w workload
 		w.seed = seed + uint64(r+1)<<20 // every target reads the same ids in a round
 		for _, t := range targets {
 			b.status("round %d/%d: %s for %v", r+1, o.Rounds, t.name, slice)
-			before := b.proc(t.daemon)
+			before := b.proc(t.process(b))
 			t.total.merge(w.run(ctx, slice, t.newOp))
-			if after := b.proc(t.daemon); before != nil && after != nil {
+			if after := b.proc(t.process(b)); before != nil && after != nil {
 				t.cpu += after.CPU - before.CPU
 			}
 		}
@@ -95,8 +96,8 @@ func (b *bench) interleave(ctx context.Context, targets []*runTarget, w workload
 func (b *bench) finish(st *Steady, targets []*runTarget, skipped []*Result) {
 	for _, t := range targets {
 		res := newResult(t.name, t.total)
-		if t.daemon {
-			res.Process = b.processUse(t.cpu, res.Requests)
+		if pid := t.process(b); pid != 0 {
+			res.Process = b.processUse(pid, t.cpu, res.Requests)
 		}
 		if t.statuses != nil {
 			res.Statuses = t.statuses.snapshot()
@@ -112,7 +113,7 @@ func (b *bench) baseline(ctx context.Context, name string) (*baseline, error) {
 	o := &b.opts
 	switch name {
 	case "static":
-		return staticBaseline(b.ds, o.Conns)
+		return staticBaseline(ctx, b.ds, o.Conns)
 	case "redis":
 		return redisBaseline(ctx, o.Redis, "flagcache-bench:"+o.Prefix+":", b.ds, o.Conns)
 	case "postgres":
@@ -130,7 +131,7 @@ func (b *bench) steadyMix(ctx context.Context) {
 	b.status("mix: %.0f%% writes for %v", 100*o.Mix, o.Duration)
 	urls := b.target.flagURLs(b.ds)
 	w := workload{flags: o.Flags, zipf: o.Zipf, conns: o.Conns, seed: o.Seed + 99<<20}
-	before := b.proc(true)
+	before := b.proc(b.pid)
 	total := w.run(ctx, o.Duration, func(k int) op {
 		r := rand.New(rand.NewPCG(o.Seed, uint64(k)))
 		return func(ctx context.Context, i int) (bool, Tier, error) {
@@ -148,8 +149,8 @@ func (b *bench) steadyMix(ctx context.Context) {
 		}
 	})
 	res := newResult("daemon", total)
-	if after := b.proc(true); before != nil && after != nil {
-		res.Process = b.processUse(after.CPU-before.CPU, res.Requests)
+	if after := b.proc(b.pid); before != nil && after != nil {
+		res.Process = b.processUse(b.pid, after.CPU-before.CPU, res.Requests)
 	}
 	b.report.Mix = &Steady{
 		Description: fmt.Sprintf("%.0f%% reads / %.0f%% If-Match writes: %d conns, Zipf s=%g over %d flags, %v on the target alone",
@@ -158,21 +159,29 @@ func (b *bench) steadyMix(ctx context.Context) {
 	}
 }
 
-// proc reads the target's process, when measured and known.
-func (b *bench) proc(daemon bool) *ProcStats {
-	if !daemon || b.pid == 0 {
+// process is the pid whose CPU and RSS t's results carry; 0 for none.
+func (t *runTarget) process(b *bench) int {
+	if t.daemon {
+		return b.pid
+	}
+	return t.pid
+}
+
+// proc reads process pid, when known.
+func (b *bench) proc(pid int) *ProcStats {
+	if pid == 0 {
 		return nil
 	}
-	st, err := ReadProc(b.pid)
+	st, err := ReadProc(pid)
 	if err != nil {
 		return nil
 	}
 	return &st
 }
 
-// processUse is the target's RSS now and its CPU over a scenario.
-func (b *bench) processUse(cpu time.Duration, requests int64) *ProcessUse {
-	st := b.proc(true)
+// processUse is process pid's RSS now and its CPU over a scenario.
+func (b *bench) processUse(pid int, cpu time.Duration, requests int64) *ProcessUse {
+	st := b.proc(pid)
 	if st == nil {
 		return nil
 	}

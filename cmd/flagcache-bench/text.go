@@ -129,7 +129,11 @@ func writeSteady(w io.Writer, name string, st *Steady) {
 		writeErrors(w, r.WriteErrors, r.ErrorExamples)
 	}
 	for _, q := range st.Ratios {
-		fmt.Fprintf(w, "  daemon / %s: throughput %.2f×, p99 %.2f×\n", q.Baseline, q.Throughput, q.P99)
+		fmt.Fprintf(w, "  daemon / %s: throughput %.2f×, p99 %.2f×", q.Baseline, q.Throughput, q.P99)
+		if q.CPUPerRequest > 0 {
+			fmt.Fprintf(w, ", CPU per request %.2f×", q.CPUPerRequest)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -30,8 +30,9 @@
 // cursor is the Last-Event-ID header, else ?after=, else the store's current
 // revision (only writes made after connecting are sent). The backlog after
 // the cursor is replayed from Store.Changes page by page, then new changes
-// are polled every Options.WatchPoll and right away when Options.Notifier
-// (or a write through this handler) says the store changed. A ": ping"
+// are polled every Options.WatchPoll and right away when Handler.Notify
+// says the store changed (a write through this handler does; wire a
+// tiered store's OnChange to it for every other change). A ": ping"
 // comment goes out every Options.Heartbeat. Close ends every stream, which
 // is what a graceful shutdown needs: http.Server.Shutdown does not wait for
 // them to end by themselves.

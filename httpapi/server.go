@@ -66,10 +66,6 @@ type Options struct {
 	ReadyChecks []ReadyCheck
 	// ReadyTimeout bounds each readiness check. Default 2s.
 	ReadyTimeout time.Duration
-	// Notifier wakes watch streams when the store may have changed (the
-	// tiered store feeds it from invalidations). Writes through this
-	// handler wake them anyway; polling is the fallback for the rest.
-	Notifier Notifier
 	// WatchPoll is how often a watch stream reads the change feed when
 	// nothing woke it. Default 250ms.
 	WatchPoll time.Duration
@@ -141,7 +137,7 @@ type Handler struct {
 	tracer  trace.Tracer // nil without Options.TracerProvider
 	mux     *http.ServeMux
 	noRoute http.Handler // the 404 of paths no route serves
-	writes  Broadcaster  // wakes the watch poller after writes through h
+	writes  broadcaster  // wakes the watch poller: see Notify
 	hub     *watchHub    // the one poller of the watch streams
 
 	closeOnce sync.Once
@@ -185,7 +181,10 @@ func (h *Handler) Close() {
 	h.closeOnce.Do(func() { close(h.done) })
 }
 
-// Notify wakes the watch streams as if a write had gone through h.
+// Notify wakes the watch streams: the store changed. Writes through h
+// call it; a store that learns of other writes calls it too, e.g.
+// tiered.Store.OnChange(h.Notify), so they reach the streams before the
+// next WatchPoll.
 func (h *Handler) Notify() { h.writes.Notify() }
 
 func (h *Handler) closing() bool {

@@ -17,27 +17,17 @@ import (
 	"github.com/flagcache/flagcache/wire"
 )
 
-// Notifier tells watch streams that the store may have changed, so they
-// read the change feed now instead of at the next poll. Signals may be
-// coalesced or lost without harm: a woken stream reads everything after its
-// cursor.
-type Notifier interface {
-	// Subscribe returns a channel that receives after changes and a
-	// function that ends the subscription.
-	Subscribe() (<-chan struct{}, func())
-}
-
-// Broadcaster is a Notifier whose Notify wakes every subscriber. The zero
-// value is ready to use; it is safe for concurrent use.
-type Broadcaster struct {
+// broadcaster wakes every subscriber on Notify; signals may be coalesced
+// or lost without harm: a woken stream reads everything after its cursor.
+// The zero value is ready to use; it is safe for concurrent use.
+type broadcaster struct {
 	mu   sync.Mutex
 	subs map[chan struct{}]struct{}
 }
 
-var _ Notifier = (*Broadcaster)(nil)
-
-// Subscribe implements Notifier.
-func (b *Broadcaster) Subscribe() (<-chan struct{}, func()) {
+// Subscribe returns a channel that receives after Notify and a function
+// that ends the subscription.
+func (b *broadcaster) Subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	b.mu.Lock()
 	if b.subs == nil {
@@ -54,7 +44,7 @@ func (b *Broadcaster) Subscribe() (<-chan struct{}, func()) {
 
 // Notify wakes every subscriber without blocking: one pending signal per
 // subscriber is enough.
-func (b *Broadcaster) Notify() {
+func (b *broadcaster) Notify() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ch := range b.subs {
@@ -225,8 +215,8 @@ func (h *Handler) send(s *sseWriter, after *int64, changes []flagcache.Change) e
 
 // watchHub is the one poller of a Handler's watch streams. While any
 // stream is open it reads the change feed after the newest revision it
-// has seen, when woken by a write through the handler, by the Notifier or
-// by the WatchPoll ticker, and publishes what it read as a batch; every
+// has seen, when woken by Handler.Notify (a write through the handler, or
+// the store saying it changed) or by the WatchPoll ticker, and publishes what it read as a batch; every
 // stream whose cursor is where the batch starts sends it without a read
 // of its own. So N idle streams cost the source what one does. It also
 // counts the streams against MaxWatchStreams and MaxWatchStreamsPerToken.
@@ -283,21 +273,10 @@ func (hub *watchHub) join(token int) (*watchSub, error) {
 		// Subscribed before the stream's first read, like the stream
 		// itself: a change in between wakes the poller.
 		hub.running = true
-		h := hub.h
-		writes, stopWrites := h.writes.Subscribe()
-		stops := []func(){stopWrites}
-		var notified <-chan struct{}
-		if h.opts.Notifier != nil {
-			ch, stop := h.opts.Notifier.Subscribe()
-			notified, stops = ch, append(stops, stop)
-		}
+		changed, stop := hub.h.writes.Subscribe()
 		go func() {
-			defer func() {
-				for _, stop := range stops {
-					stop()
-				}
-			}()
-			hub.poll(writes, notified)
+			defer stop()
+			hub.poll(changed)
 		}()
 	}
 	return sub, nil
@@ -349,9 +328,8 @@ func (hub *watchHub) publish(b *watchBatch) {
 	}
 }
 
-// poll runs while streams are open, woken by writes, notified and the
-// ticks.
-func (hub *watchHub) poll(writes, notified <-chan struct{}) {
+// poll runs while streams are open, woken by changed and the ticks.
+func (hub *watchHub) poll(changed <-chan struct{}) {
 	h := hub.h
 	ticks := hub.ticks
 	if ticks == nil {
@@ -386,8 +364,7 @@ func (hub *watchHub) poll(writes, notified <-chan struct{}) {
 			return
 		case <-hub.wake:
 			continue
-		case <-writes:
-		case <-notified:
+		case <-changed:
 		case <-ticks:
 		}
 		if head < 0 {

@@ -93,15 +93,14 @@ func TestWatchExpiredCursor(t *testing.T) {
 	openStream(t, srv.URL+"/v1/watch?after=0").close()
 }
 
-// With polling out of the way, a Notifier (or a write through the
-// handler) wakes the stream.
-func TestWatchNotifier(t *testing.T) {
+// With polling out of the way, Handler.Notify (which a write through the
+// handler calls) wakes the stream.
+func TestWatchNotify(t *testing.T) {
 	store := memstore.New(memstore.Options{})
-	var changed httpapi.Broadcaster
-	srv, _ := newServer(t, store, httpapi.Options{WatchPoll: time.Hour, Notifier: &changed})
+	srv, h := newServer(t, store, httpapi.Options{WatchPoll: time.Hour})
 	s := openStream(t, srv.URL+"/v1/watch?after=0")
 	mustCreate(t, store, "a") // behind the handler's back
-	changed.Notify()
+	h.Notify()
 	if _, _, data := s.event(t); !strings.Contains(data, `"a"`) {
 		t.Fatalf("got %s, want a", data)
 	}

@@ -116,12 +116,11 @@ func newNemRig(t *testing.T, casKeys, foreignKeys int) *nemRig {
 	for _, name := range []string{"A", "B", "C"} {
 		r.sidecars[name] = r.startSidecar(name)
 	}
-	b := &httpapi.Broadcaster{}
-	r.sidecars["C"].store.OnChange(b.Notify)
-	h, err := httpapi.NewHandler(r.sidecars["C"].store, httpapi.Options{Notifier: b, Logger: slog.New(slog.DiscardHandler)})
+	h, err := httpapi.NewHandler(r.sidecars["C"].store, httpapi.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.sidecars["C"].store.OnChange(h.Notify)
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { h.Close(); srv.Close() })
 	r.httpc = mustClient(t, srv.URL)

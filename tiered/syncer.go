@@ -160,7 +160,6 @@ func (sy *syncer) gap() {
 // nothing.
 func (sy *syncer) invalidate(m invalidation.Message) {
 	s := sy.s
-	sy.heard(m.Revision)
 	s.lru.Announce(m.ID, m.Version, m.Revision)
 	s.group.Forget(string(m.ID))
 	s.obs.received.Add(1) // counted once applied: a reader of Stats may rely on it
@@ -174,6 +173,7 @@ func (sy *syncer) invalidate(m invalidation.Message) {
 // revision advances the applied one; a later one is a jump, repaired from
 // the feed.
 func (sy *syncer) appliedOne(rev int64) {
+	sy.heard(rev)
 	sy.mu.Lock()
 	jump := sy.applied >= 0 && rev > sy.applied+1
 	if sy.applied >= 0 && rev == sy.applied+1 {
@@ -305,6 +305,9 @@ func (sy *syncer) repair(ctx context.Context) error {
 	for {
 		feed, err := sy.changes(ctx, after)
 		if errors.Is(err, flagcache.ErrResyncNeeded) {
+			// Changes were missed for good: what is cached goes now,
+			// whether or not the rebase gets through.
+			sy.purge()
 			return sy.rebase(ctx, gaps)
 		}
 		if err != nil {
@@ -376,6 +379,7 @@ func (sy *syncer) rebase(ctx context.Context, gaps int64) error {
 	}
 	sy.heard(feed.Revision)
 	sy.advance(feed.Revision, gaps)
+	s.changed()
 	// A writer killed between its source commit and its Redis update left
 	// Redis behind, and nothing announced the write. Replaying the tail of
 	// the feed into Redis (PutIfNewer: a no-op where Redis is current)

@@ -72,14 +72,18 @@ func (s *Store) afterWrite(c flagcache.Change) {
 	tok, trusted := s.fillToken()
 	s.lru.Announce(c.ID, c.Version, c.Revision)
 	s.group.Forget(string(c.ID))
-	if !trusted {
-		return
+	if trusted {
+		if c.Op == flagcache.OpDelete {
+			s.lru.Install(tok, c.ID, s.negativeEntry(c.Version))
+		} else {
+			s.lru.Install(tok, c.ID, s.newEntry(c.Flag))
+		}
 	}
-	if c.Op == flagcache.OpDelete {
-		s.lru.Install(tok, c.ID, s.negativeEntry(c.Version))
-	} else {
-		s.lru.Install(tok, c.ID, s.newEntry(c.Flag))
-	}
+	// Applied here like any change: the next revision advances the
+	// applied one, a later one (writes nobody announced yet) starts a
+	// repair.
+	s.sync.appliedOne(c.Revision)
+	s.changed()
 }
 
 // publish announces c to the other sidecars. When Redis is failing it does

@@ -17,6 +17,7 @@ import (
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/internal/config"
 	"github.com/flagcache/flagcache/rediskv"
+	"github.com/flagcache/flagcache/tiered"
 )
 
 // serveFlags are the settings `flagcache serve` takes as flags; every
@@ -146,6 +147,11 @@ func startDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (*dae
 	if d.handler, err = httpapi.NewHandler(store, opts); err != nil {
 		d.close()
 		return nil, err
+	}
+	if ts, ok := store.(*tiered.Store); ok {
+		// Every change the store applies (writes through other sidecars,
+		// foreign SQL, repairs) wakes the watch streams at once.
+		ts.OnChange(d.handler.Notify)
 	}
 	if err = mountOFREP(d.handler, store, cfg, log); err != nil {
 		d.close()

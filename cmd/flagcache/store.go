@@ -35,10 +35,6 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 	if cfg.Cache.LRUSize == 0 {
 		return source, closeSource, nil
 	}
-	// Writes through other sidecars wake this daemon's watch streams as
-	// soon as their invalidation arrives, instead of at the next poll.
-	remote := &httpapi.Broadcaster{}
-	opts.Notifier = remote
 	topts := tiered.Options{
 		CacheTimeout:   cfg.Redis.Timeout,
 		LRUSize:        cfg.Cache.LRUSize,
@@ -64,7 +60,6 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 		}})
 	}
 	store := tiered.New(source, topts)
-	store.OnChange(remote.Notify)
 	// Not ready while the store cannot follow its source's change feed:
 	// it would serve what it cached without news of writes.
 	opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "sync", Check: func(context.Context) error {

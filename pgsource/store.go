@@ -79,6 +79,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	ConfigurePool(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgsource: %w", err)
@@ -89,7 +90,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 }
 
 // New returns a Store on pool, which stays the caller's: Close leaves it
-// open. opts.Schema and opts.MaxConns are ignored.
+// open. opts.Schema and opts.MaxConns are ignored. Build the pool from a
+// config passed through ConfigurePool, or a half-open network may hang
+// calls on connections it left behind.
 func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = flagcache.DefaultChangeRetention

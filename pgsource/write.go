@@ -20,9 +20,14 @@ const (
 	// cannot hold the counter while it waits on the row of a Delete that
 	// waits for the counter. createLockSQL also reads the transaction time.
 	// Both lock statements also name the write's actor for the history
-	// trigger of migration 4 ($2, transaction-local).
+	// trigger of migration 4 ($2, transaction-local), and bound how long
+	// the transaction may sit idle: a client that vanished mid-write (the
+	// network went half-open) would otherwise hold its locks, the revision
+	// counter's among them, and so stall every write until the server's
+	// TCP keepalive gives up (hours by default). Set here, not as a
+	// start-up parameter, so that poolers that refuse those still work.
 	createLockSQL = `SELECT now(), EXISTS (SELECT 1 FROM feature_flags WHERE id = $1 FOR UPDATE),
-		set_config('flagcache.actor', $2, true)`
+		set_config('flagcache.actor', $2, true), ` + idleInTransaction
 
 	insertSQL = `INSERT INTO feature_flags (id, definition, version, created_at, updated_at)
 		VALUES ($1, $2, 1, $3, $3)
@@ -32,8 +37,10 @@ const (
 	// what the write needs: the real current version, the creation time
 	// (the definition's, else the column's), and the transaction time.
 	lockSQL = `SELECT version, created_at, definition->'metadata'->'created_at', now(),
-		set_config('flagcache.actor', $2, true)
+		set_config('flagcache.actor', $2, true), ` + idleInTransaction + `
 		FROM feature_flags WHERE id = $1 FOR UPDATE`
+
+	idleInTransaction = `set_config('idle_in_transaction_session_timeout', '10s', true)`
 
 	// The version CAS. Under the row lock it cannot miss; it stays a CAS
 	// so that the statement alone says what it relies on.
@@ -67,7 +74,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 			now    time.Time
 			exists bool
 		)
-		if err := tx.QueryRow(ctx, createLockSQL, string(def.ID), actor).Scan(&now, &exists, nil); err != nil {
+		if err := tx.QueryRow(ctx, createLockSQL, string(def.ID), actor).Scan(&now, &exists, nil, nil); err != nil {
 			return err
 		}
 		if exists {
@@ -163,7 +170,7 @@ func lock(ctx context.Context, tx pgx.Tx, id flagcache.ID, expectedVersion int64
 		cur        current
 		defCreated []byte
 	)
-	err := tx.QueryRow(ctx, lockSQL, string(id), actor).Scan(&cur.version, &cur.created, &defCreated, &cur.now, nil)
+	err := tx.QueryRow(ctx, lockSQL, string(id), actor).Scan(&cur.version, &cur.created, &defCreated, &cur.now, nil, nil)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return cur, flagcache.ErrNotFound

@@ -89,6 +89,7 @@ func newNemRig(t *testing.T, casKeys, foreignKeys int) *nemRig {
 	r.pgCfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{r.schema}.Sanitize()
 	r.pgCfg.ConnConfig.ConnectTimeout = time.Second
 	r.pgCfg.MaxConns = 4
+	pgsource.ConfigurePool(r.pgCfg) // what Open does: give up on half-open connections
 	r.pgProxy = faultproxy.Start(t, net.JoinHostPort(r.pgCfg.ConnConfig.Host, strconv.Itoa(int(r.pgCfg.ConnConfig.Port))))
 	host, port, _ := net.SplitHostPort(r.pgProxy.Addr)
 	p, _ := strconv.Atoi(port)

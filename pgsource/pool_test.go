@@ -1,0 +1,92 @@
+package pgsource_test
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flagcache/flagcache/internal/faultproxy"
+	"github.com/flagcache/flagcache/internal/testenv"
+	"github.com/flagcache/flagcache/pgsource"
+)
+
+// proxiedDSN is the test DSN with its host and port replaced by addr.
+func proxiedDSN(t *testing.T, addr string) (dsn, target string) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.PostgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	target = net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
+	dsn = testenv.PostgresDSN()
+	host, port, _ := net.SplitHostPort(addr)
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		u.Host = addr
+		return u.String(), target
+	}
+	return dsn + " host=" + host + " port=" + port, target // key=value: the last one counts
+}
+
+// A black hole (no byte flows, no reset arrives) leaves the pool's idle
+// connections open and silent for good, even after it heals. Calls after
+// the heal must not hang on them: the first loses at most one ping
+// timeout to them (the others are dropped unpinged), the rest none.
+// Before, a connection idle for less than pgxpool's 1 s was used unpinged
+// and hung the call until its deadline, and each dead one cost a call.
+func TestPoolAbandonsHalfOpenConnections(t *testing.T) {
+	src, schema := mustStore(t, pgsource.Options{})
+	if _, err := src.Create(ctxFor(t), mustFlag(t, "x", "X")); err != nil {
+		t.Fatal(err)
+	}
+	proxy := faultproxy.Start(t, "127.0.0.1:1") // re-targeted below
+	dsn, target := proxiedDSN(t, proxy.Addr)
+	proxy.SetTarget(target)
+	const conns = 4
+	s, err := pgsource.Open(context.Background(), dsn, pgsource.Options{Schema: schema, MaxConns: conns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	// Before Close: pgx drains a connection it gave up on until the
+	// server closes it, which a dead link never does (15 s).
+	t.Cleanup(proxy.Reset)
+	// Concurrent reads until the pool holds all its connections.
+	deadline := time.Now().Add(10 * time.Second)
+	for proxy.Links() < conns {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool opened %d connections, want %d", proxy.Links(), conns)
+		}
+		var wg sync.WaitGroup
+		for range 2 * conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.Get(ctxFor(t), "x")
+			}()
+		}
+		wg.Wait()
+	}
+
+	proxy.Blackhole()
+	time.Sleep(300 * time.Millisecond) // the connections sit idle in the black hole
+	proxy.Heal()
+	// The nemesis's window: a sidecar must serve fresh data within 2 s of
+	// a heal, so every source call must fit well inside it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	for i := range conns {
+		if _, err := s.Get(ctx, "x"); err != nil {
+			t.Fatalf("Get %d after the heal, %v in: %v", i+1, time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+	if took := time.Since(start); took > pgsource.DefaultPingTimeout+500*time.Millisecond {
+		t.Errorf("%d Gets after the heal took %v, want ≤ one ping timeout (%v) + 500ms", conns, took.Round(time.Millisecond), pgsource.DefaultPingTimeout)
+	}
+}

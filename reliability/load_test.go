@@ -247,11 +247,14 @@ func (w *worker) cas(n int, id flagcache.ID, v int64) {
 	}
 }
 
-// notSent reports a write that failed before anything reached the server:
-// no connection could be made, or pgx guarantees nothing was sent.
+// notSent reports a write that failed before anything reached the
+// server: no connection could be made. An error pgx calls safe to retry
+// is not enough: the history models such a write as unknown (it may have
+// applied, at any point after its call, or never), since a porcupine
+// check once failed on a version no recorded CAS could have made.
 func notSent(err error) bool {
 	var connect *pgconn.ConnectError
-	return errors.As(err, &connect) || pgconn.SafeToRetry(err)
+	return errors.As(err, &connect)
 }
 
 func (w *worker) record(call, ret int64, in linearize.Input, out linearize.Output) {

@@ -227,10 +227,11 @@ func (l *nemLoad) cas(worker int, ep string, id flagcache.ID, v int64, on bool) 
 		l.conflicts.Add(1)
 		l.h.op(worker, call, ret, in, linearize.Output{Outcome: linearize.Conflict, Version: conflict.Actual})
 	default: // unavailable, a deadline, a connection lost mid-call: may have applied
-		// Even an error pgx calls safe to retry counts as unknown here:
-		// a run (seed 1796174802943585603) once saw a version no
+		// Even a write that never got a connection counts as unknown
+		// here: a run (seed 1796174802943585603) once saw a version no
 		// acknowledged or unknown CAS could have made while the network
-		// to Postgres was being reset.
+		// to Postgres was being reset (then, an error pgx calls safe to
+		// retry counted as not sent; now it is unknown everywhere).
 		if notSent(err) {
 			l.notSent.Add(1)
 		}

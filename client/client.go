@@ -65,10 +65,6 @@ type Client struct {
 	// configured below wire.MaxPage refuses a batch and names its cap.
 	batchCap atomic.Int64
 
-	// deleteHeaders is set once a DELETE response carried the tombstone's
-	// version and revision, so Delete stops looking them up in the feed.
-	deleteHeaders atomic.Bool
-
 	ctx    context.Context // ends on Close: stops watches and the cache
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

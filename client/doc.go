@@ -73,8 +73,7 @@
 // # Deletes
 //
 // The API answers DELETE with 204 and no body, but Delete returns the
-// delete's change-feed entry (tombstone version and revision). The client
-// takes them from the ETag and X-Flagcache-Revision headers when the
-// daemon sends them, and otherwise finds the tombstone in the change feed:
-// see Delete.
+// delete's change-feed entry (tombstone version and revision): the client
+// takes them from the response's ETag and X-Flagcache-Revision headers,
+// with no further request. See Delete.
 package client

@@ -324,27 +324,16 @@ func (c *Client) write(ctx context.Context, cl call, def *flagcache.Definition) 
 // Delete removes the flag id (DELETE /v1/flags/{id}, with If-Match when
 // expectedVersion > 0) and returns the delete's change-feed entry.
 //
-// The API answers a delete with 204 and no body. When the response
-// carries the tombstone's version and revision (ETag and
-// X-Flagcache-Revision) the client uses them. Otherwise it reads the
-// store's revision before the delete and finds the tombstone in the change
-// feed after it: two more reads. If that fails (the feed cannot be read,
-// or the id was written again meanwhile) the delete still succeeded and
-// the Change has Version expectedVersion+1 when expectedVersion > 0 (0
-// otherwise) and Revision 0.
+// The API answers a delete with 204, no body, and the tombstone's version
+// and the delete's revision in ETag and X-Flagcache-Revision. A 204
+// without them (a proxy that drops headers) still means the delete
+// succeeded: the Change then has Version expectedVersion+1 when
+// expectedVersion > 0 (0 otherwise) and Revision 0.
 func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion int64) (flagcache.Change, error) {
 	if _, err := flagcache.PrepareDelete(ctx, id, expectedVersion); err != nil {
 		return flagcache.Change{}, err
 	}
 	actor := flagcache.ActorFrom(ctx) // validated: the attached one, or none
-	before := int64(-1)
-	if !c.deleteHeaders.Load() {
-		feed, err := c.changesPage(ctx, 0, 1)
-		if err != nil {
-			return flagcache.Change{}, err
-		}
-		before = feed.Revision
-	}
 	var fill fillToken
 	if c.cache != nil {
 		fill = c.cache.beginFill()
@@ -354,16 +343,10 @@ func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion in
 		return flagcache.Change{}, err
 	}
 	ch := flagcache.Change{Op: flagcache.OpDelete, ID: id, Actor: rep.header.Get(wire.ActorHeader)}
-	if expectedVersion > 0 {
-		ch.Version = expectedVersion + 1
-	}
 	if v, r, ok := tombstoneHeaders(rep.header); ok {
-		c.deleteHeaders.Store(true)
 		ch.Version, ch.Revision = v, r
-	} else if before >= 0 {
-		if found, ok := c.findTombstone(ctx, id, before); ok {
-			ch = found
-		}
+	} else if expectedVersion > 0 {
+		ch.Version = expectedVersion + 1
 	}
 	if c.cache != nil && ch.Version > 0 {
 		c.cache.install(fill, id, entry{version: ch.Version})
@@ -374,7 +357,7 @@ func (c *Client) Delete(ctx context.Context, id flagcache.ID, expectedVersion in
 }
 
 // tombstoneHeaders reads the tombstone's version (ETag) and revision
-// (X-Flagcache-Revision) from a DELETE response, when the daemon sends them.
+// (X-Flagcache-Revision) from a DELETE response.
 func tombstoneHeaders(h http.Header) (version, revision int64, ok bool) {
 	tag, rev := h.Get("ETag"), h.Get(wire.RevisionHeader)
 	if tag == "" || rev == "" {
@@ -386,29 +369,6 @@ func tombstoneHeaders(h http.Header) (version, revision int64, ok bool) {
 	}
 	revision, err = strconv.ParseInt(rev, 10, 64)
 	return version, revision, err == nil && revision > 0
-}
-
-// findTombstone looks for the delete of id in the feed after revision
-// before. The feed is compacted, so the id appears at most once, at its
-// latest write: a delete there is ours unless the id was re-created and
-// deleted again meanwhile, which the caller cannot tell apart anyway.
-func (c *Client) findTombstone(ctx context.Context, id flagcache.ID, before int64) (flagcache.Change, bool) {
-	after := before
-	for {
-		feed, err := c.changesPage(ctx, after, wire.MaxPage)
-		if err != nil {
-			return flagcache.Change{}, false
-		}
-		for _, ch := range feed.Changes {
-			if ch.ID == id {
-				return ch, ch.Op == flagcache.OpDelete
-			}
-			after = ch.Revision
-		}
-		if len(feed.Changes) < wire.MaxPage {
-			return flagcache.Change{}, false
-		}
-	}
 }
 
 // ModifiedSince returns the flags updated after t, oldest first

@@ -298,11 +298,7 @@ func (c *Client) write(ctx context.Context, cl call, def *flagcache.Definition) 
 		return nil, err
 	}
 	cl.actor = actor
-	body, err := json.Marshal(def)
-	if err != nil {
-		return nil, flagcache.Invalid("definition", "cannot be encoded: %v", err)
-	}
-	cl.body = body
+	cl.body = def.AppendJSON(nil) // as given: json.Marshal would escape <, > and &
 	var fill fillToken
 	if c.cache != nil {
 		fill = c.cache.beginFill()

@@ -1,9 +1,13 @@
 package client_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flagcache/flagcache"
@@ -160,5 +164,45 @@ func TestDeleteHeaders(t *testing.T) {
 	}
 	if got := counter.count("GET /v1/changes"); got != 0 {
 		t.Errorf("%d change-feed reads, want 0", got)
+	}
+}
+
+// A definition is sent as given: <, > and & are not escaped to \u003c…, so
+// the daemon stores (and an export → import keeps) the caller's bytes.
+func TestWriteSendsDefinitionAsGiven(t *testing.T) {
+	h, err := httpapi.NewHandler(memstore.New(memstore.Options{}), httpapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	c := newClient(t, srv.URL)
+	ctx := ctxFor(t)
+	def := boolFlag(t, "html")
+	def.Description = "<b>a & b</b>"
+	if _, err := c.Create(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(ctx, def, 1); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, b := range bodies {
+		if !strings.Contains(b, `"description":"<b>a & b</b>"`) {
+			t.Errorf("write %d sent %s, want the description as given", i, b)
+		}
+	}
+	if len(bodies) != 2 {
+		t.Errorf("%d writes sent, want 2", len(bodies))
 	}
 }

@@ -303,7 +303,7 @@ func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
 		if h.log.Enabled(r.Context(), slog.LevelDebug) {
 			logger(r.Context(), h.log).LogAttrs(r.Context(), slog.LevelDebug, "request",
 				slog.String("method", r.Method), slog.String("route", route),
-				slog.Int("status", sw.code()), slog.Duration("duration", elapsed))
+				slog.Int("status", sw.code()), slog.String("duration", elapsed.String()))
 		}
 	})
 }

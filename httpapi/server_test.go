@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -289,5 +290,26 @@ func TestBatchGetCap(t *testing.T) {
 	res, body = post(t, srv.URL+"/v1/flags:batchGet", `{"ids":["a","b"]}`)
 	if res.StatusCode != http.StatusOK || res.Header.Get(wire.MaxBatchHeader) != "" {
 		t.Errorf("2 ids: got %d %s with %s %q, want 200 without it", res.StatusCode, body, wire.MaxBatchHeader, res.Header.Get(wire.MaxBatchHeader))
+	}
+}
+
+// The debug log of a request gives its duration as a duration ("1.2ms"),
+// under any handler, not as nanoseconds.
+func TestRequestLogDuration(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, _ := newServer(t, memstore.New(memstore.Options{}), httpapi.Options{Logger: log})
+	get(t, "GET", srv.URL+"/v1/flags")
+	var line struct {
+		Msg      string
+		Duration any
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(logs.Bytes()), &line); err != nil || line.Msg != "request" {
+		t.Fatalf("got log %q (%v), want one request line", logs.String(), err)
+	}
+	if s, ok := line.Duration.(string); !ok {
+		t.Errorf("duration logged as %v (%T), want a duration such as \"1.2ms\"", line.Duration, line.Duration)
+	} else if _, err := time.ParseDuration(s); err != nil {
+		t.Errorf("duration %q: %v", s, err)
 	}
 }

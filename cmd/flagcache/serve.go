@@ -77,6 +77,7 @@ func newLogger(cfg config.Log, c *cli) *slog.Logger {
 	if cfg.Format == "text" {
 		return slog.New(slog.NewTextHandler(c.stderr, opts))
 	}
+	opts.ReplaceAttr = durationText // JSON would print nanoseconds
 	return slog.New(slog.NewJSONHandler(c.stderr, opts))
 }
 

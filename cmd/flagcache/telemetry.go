@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"time"
 
@@ -129,6 +130,16 @@ func registerDaemonMetrics(mp metric.MeterProvider, store flagcache.Store, redis
 // logConfig is the configuration as the startup log shows it: the
 // settings by their config-file names, durations as durations ("15s",
 // where slog's JSON handler would print nanoseconds), secrets redacted.
+// durationText is a ReplaceAttr that writes durations as text ("1.5s"),
+// as the text handler and logConfig do, where slog's JSON handler writes
+// nanoseconds.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
+}
+
 func logConfig(v any) any { return logValue(reflect.ValueOf(v)) }
 
 func logValue(v reflect.Value) any {

@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagcache/flagcache/internal/config"
 )
 
 // scrape returns the daemon's /metrics.
@@ -110,4 +113,17 @@ func TestStartupLog(t *testing.T) {
 		return
 	}
 	t.Fatalf("no listening line:\n%s", d.logs.String())
+}
+
+// Every duration the JSON log writes is text ("1.5s"), as in the text log,
+// not nanoseconds.
+func TestLogDurations(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var buf strings.Builder
+		log := newLogger(config.Log{Level: "info", Format: format}, &cli{stderr: &buf})
+		log.Info("retrying", slog.Duration("retry_in", 1500*time.Millisecond))
+		if want := map[string]string{"json": `"retry_in":"1.5s"`, "text": "retry_in=1.5s"}[format]; !strings.Contains(buf.String(), want) {
+			t.Errorf("%s log %q, want %s", format, buf.String(), want)
+		}
+	}
 }

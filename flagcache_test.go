@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -265,5 +268,37 @@ func TestPrepareDelete(t *testing.T) {
 				t.Errorf("got %q, %v; want %q", actor, err, tc.actor)
 			}
 		})
+	}
+}
+
+// The README's layout table names every directory that holds Go code and
+// every top-level directory, so a new package does not go unmentioned.
+func TestReadmeLayout(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, _ := strings.Cut(string(readme), "\n## Layout\n")
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	named := func(dir string) bool {
+		return strings.Contains(layout, "`"+dir+"/`") || strings.Contains(layout, "`"+dir+"`") ||
+			strings.Contains(layout, "`"+dir+"/") // a top-level directory by its packages
+	}
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && path != "." && strings.HasPrefix(d.Name(), "."):
+			return filepath.SkipDir
+		case d.IsDir() && path != "." && !strings.Contains(path, string(filepath.Separator)) && !named(path):
+			t.Errorf("README layout does not name the directory %s/", path)
+		case !d.IsDir() && strings.HasSuffix(path, ".go") && filepath.Dir(path) != "." && !named(filepath.ToSlash(filepath.Dir(path))):
+			t.Errorf("README layout does not name the package %s/", filepath.ToSlash(filepath.Dir(path)))
+			return fs.SkipDir // once per package
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/client"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // requestTimeout bounds one request of the load loops.
@@ -116,7 +117,7 @@ func (h *httpTarget) request(ctx context.Context, url, ifNoneMatch string) (int,
 	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNotModified {
 		return res.StatusCode, TierNone, statusError{res.StatusCode}
 	}
-	return res.StatusCode, ParseTier(res.Header.Get("X-Flagcache-Tier")), err
+	return res.StatusCode, ParseTier(res.Header.Get(wire.TierHeader)), err
 }
 
 // delete sends DELETE url; a flag already gone is no error. The bench
@@ -175,7 +176,7 @@ func (h *httpTarget) fetch(ctx context.Context, url, ifNoneMatch string) (fetche
 	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNotModified {
 		return fetched{}, fmt.Errorf("%w: %s", statusError{res.StatusCode}, strings.TrimSpace(string(body)))
 	}
-	f := fetched{body: body, tier: ParseTier(res.Header.Get("X-Flagcache-Tier"))}
+	f := fetched{body: body, tier: ParseTier(res.Header.Get(wire.TierHeader))}
 	if f.etag = res.Header.Get("ETag"); f.etag != "" {
 		f.version, _ = flagcache.ParseETag(f.etag)
 	}

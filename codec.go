@@ -61,14 +61,36 @@ type defSource struct {
 	metadata          *metaSource
 }
 
-type varSource struct {
+// partSource is the source of a part with one modelled field (a
+// variation's value, an environment's enabled) and the value it decoded.
+type partSource[V any] struct {
 	source
-	value []byte
+	decoded V
+	// inline holds the members of the usual part (its field and maybe one
+	// more), so decoding one is a single allocation.
+	inline [2]member
 }
 
-type envSource struct {
-	source
-	enabled bool
+type (
+	varSource = partSource[[]byte]
+	envSource = partSource[bool]
+)
+
+// base is the source, or nil for a part built in Go.
+func (s *partSource[V]) base() *source {
+	if s == nil {
+		return nil
+	}
+	return &s.source
+}
+
+// value is what the field decoded: the zero value for a part built in Go.
+func (s *partSource[V]) value() V {
+	if s == nil {
+		var zero V
+		return zero
+	}
+	return s.decoded
 }
 
 type metaSource struct {
@@ -194,12 +216,7 @@ func (d *Definition) unchanged() bool {
 }
 
 func (d *Definition) sameExceptID() bool {
-	for _, f := range defFields[1:] {
-		if !f.same(d) {
-			return false
-		}
-	}
-	return sameExtra(d.Extra, &d.source().source)
+	return sameFields(d, &d.source().source, defFields[1:], d.Extra)
 }
 
 func (d *Definition) sameVariations() bool {
@@ -285,7 +302,7 @@ func (d *Definition) decode(b []byte) error {
 		s.odd = notObject
 		return nil
 	}
-	return decodeObject(b, &s.source, &d.Extra, func(name string) int { return fieldIndex(defFields, name) },
+	return decodeObject(b, &s.source, &d.Extra, defFields,
 		func(i int, raw []byte, m *member) {
 			switch defFields[i].name {
 			case "id":
@@ -298,10 +315,10 @@ func (d *Definition) decode(b []byte) error {
 				m.odd = decodeString(raw, &d.Description)
 				s.description = d.Description
 			case "kind":
-				m.odd = decodeString(raw, (*string)(&d.Kind))
+				m.odd = decodeEnum(raw, (*string)(&d.Kind), kinds)
 				s.kind = d.Kind
 			case "status":
-				m.odd = decodeString(raw, (*string)(&d.Status))
+				m.odd = decodeEnum(raw, (*string)(&d.Status), statuses)
 				s.status = d.Status
 			case "default_value":
 				d.DefaultValue = json.RawMessage(raw)
@@ -315,15 +332,17 @@ func (d *Definition) decode(b []byte) error {
 					m.odd = notArray
 					return
 				}
-				d.Variations = []Variation{}
-				s.variations = []*varSource{}
+				d.Variations = make([]Variation, 0, countValues(raw))
 				_ = eachElement(raw, func(raw []byte) error {
 					var v Variation
 					v.decode(raw)
 					d.Variations = append(d.Variations, v)
-					s.variations = append(s.variations, v.src)
 					return nil
 				})
+				s.variations = make([]*varSource, len(d.Variations))
+				for i := range d.Variations {
+					s.variations[i] = d.Variations[i].src
+				}
 			case "environments":
 				d.Environments, s.environments = nil, nil
 				if isNull(raw) {
@@ -333,9 +352,10 @@ func (d *Definition) decode(b []byte) error {
 					m.odd = notObject
 					return
 				}
-				d.Environments = map[string]Environment{}
-				s.environments = map[string]*envSource{}
-				s.envMembers = nil
+				n := countValues(raw)
+				d.Environments = make(map[string]Environment, n)
+				s.environments = make(map[string]*envSource, n)
+				s.envMembers = make([]member, 0, n)
 				_ = eachMember(raw, func(name string, raw []byte) error {
 					if _, dup := d.Environments[name]; dup {
 						shadow(s.envMembers, name)
@@ -358,33 +378,19 @@ func (d *Definition) decode(b []byte) error {
 
 var varFields = []field[Variation]{
 	{"value",
-		func(v *Variation) bool { return sameRaw(v.Value, v.source().value) },
+		func(v *Variation) bool { return sameRaw(v.Value, v.src.value()) },
 		func(v *Variation) bool { return len(v.Value) > 0 },
 		func(b []byte, v *Variation) []byte { return appendRaw(b, v.Value) }},
 }
 
-var blankVar = &varSource{}
-
-func (v *Variation) source() *varSource {
-	if v.src == nil {
-		return blankVar
-	}
-	return v.src
-}
-
-func (v *Variation) unchanged() bool {
-	return v.src != nil && varFields[0].same(v) && sameExtra(v.Extra, &v.src.source)
-}
+func (v *Variation) unchanged() bool { return samePart(v, v.src.base(), varFields, v.Extra) }
 
 // MarshalJSON encodes v as AppendJSON does. It never fails.
 func (v Variation) MarshalJSON() ([]byte, error) { return v.AppendJSON(nil), nil }
 
 // AppendJSON appends the JSON of v to b, as Definition.AppendJSON does.
 func (v *Variation) AppendJSON(b []byte) []byte {
-	if v.unchanged() {
-		return append(b, v.src.raw...)
-	}
-	return encodeObject(b, v, &v.source().source, varFields, v.Extra, 0)
+	return appendPart(b, v, v.src.base(), varFields, v.Extra)
 }
 
 // UnmarshalJSON decodes a variation without failing on a value of another
@@ -394,16 +400,12 @@ func (v *Variation) UnmarshalJSON(b []byte) error {
 }
 
 func (v *Variation) decode(b []byte) {
-	*v = Variation{}
-	s := &varSource{}
-	v.src = s
-	if !s.start(b) {
-		return
-	}
-	_ = decodeObject(b, &s.source, &v.Extra, func(name string) int { return fieldIndex(varFields, name) },
+	*v = Variation{src: &varSource{}}
+	v.src.members = v.src.inline[:0]
+	decodeParts(b, &v.src.source, &v.Extra, varFields,
 		func(_ int, raw []byte, _ *member) {
 			v.Value = json.RawMessage(raw)
-			s.value = raw
+			v.src.decoded = raw
 		})
 }
 
@@ -411,23 +413,12 @@ func (v *Variation) decode(b []byte) {
 
 var envFields = []field[Environment]{
 	{"enabled",
-		func(e *Environment) bool { return e.Enabled == e.source().enabled },
+		func(e *Environment) bool { return e.Enabled == e.src.value() },
 		func(*Environment) bool { return true },
 		func(b []byte, e *Environment) []byte { return strconv.AppendBool(b, e.Enabled) }},
 }
 
-var blankEnv = &envSource{}
-
-func (e *Environment) source() *envSource {
-	if e.src == nil {
-		return blankEnv
-	}
-	return e.src
-}
-
-func (e *Environment) unchanged() bool {
-	return e.src != nil && envFields[0].same(e) && sameExtra(e.Extra, &e.src.source)
-}
+func (e *Environment) unchanged() bool { return samePart(e, e.src.base(), envFields, e.Extra) }
 
 // MarshalJSON encodes e as AppendJSON does. It never fails.
 func (e Environment) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
@@ -436,10 +427,7 @@ func (e Environment) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), n
 // environment built in Go always says whether it is enabled; a decoded one
 // only if it did or Enabled changed.
 func (e *Environment) AppendJSON(b []byte) []byte {
-	if e.unchanged() {
-		return append(b, e.src.raw...)
-	}
-	return encodeObject(b, e, &e.source().source, envFields, e.Extra, 0)
+	return appendPart(b, e, e.src.base(), envFields, e.Extra)
 }
 
 // UnmarshalJSON decodes an environment without failing on a value of
@@ -449,13 +437,9 @@ func (e *Environment) UnmarshalJSON(b []byte) error {
 }
 
 func (e *Environment) decode(b []byte) {
-	*e = Environment{}
-	s := &envSource{}
-	e.src = s
-	if !s.start(b) {
-		return
-	}
-	_ = decodeObject(b, &s.source, &e.Extra, func(name string) int { return fieldIndex(envFields, name) },
+	*e = Environment{src: &envSource{}}
+	e.src.members = e.src.inline[:0]
+	decodeParts(b, &e.src.source, &e.Extra, envFields,
 		func(_ int, raw []byte, m *member) {
 			switch string(raw) {
 			case "true":
@@ -466,8 +450,41 @@ func (e *Environment) decode(b []byte) {
 				e.Enabled = false
 				m.odd = notBool
 			}
-			s.enabled = e.Enabled
+			e.src.decoded = e.Enabled
 		})
+}
+
+// blankSource is the source of a part built in Go: no members, so every
+// field set is written.
+var blankSource = &source{}
+
+// samePart reports whether x, decoded from s (nil: built in Go), still
+// holds what it was decoded from.
+func samePart[T any](x *T, s *source, fields []field[T], extra map[string]json.RawMessage) bool {
+	return s != nil && sameFields(x, s, fields, extra)
+}
+
+// sameFields reports whether every field of x still holds what s decoded,
+// and extra exactly the unknown members of s.
+func sameFields[T any](x *T, s *source, fields []field[T], extra map[string]json.RawMessage) bool {
+	for i := range fields {
+		if !fields[i].same(x) {
+			return false
+		}
+	}
+	return sameExtra(extra, s)
+}
+
+// appendPart appends x: as decoded from s while it holds what it was
+// decoded from, else member by member (see encodeObject).
+func appendPart[T any](b []byte, x *T, s *source, fields []field[T], extra map[string]json.RawMessage) []byte {
+	if samePart(x, s, fields, extra) {
+		return append(b, s.raw...)
+	}
+	if s == nil {
+		s = blankSource
+	}
+	return encodeObject(b, x, s, fields, extra, 0)
 }
 
 // ---- Metadata ----
@@ -524,15 +541,7 @@ func (m *Metadata) unchanged() bool {
 	if m.src == nil {
 		return m.empty()
 	}
-	if m.stamped {
-		return false
-	}
-	for i := range metaFields {
-		if !metaFields[i].same(m) {
-			return false
-		}
-	}
-	return sameExtra(m.Extra, &m.src.source)
+	return !m.stamped && sameFields(m, &m.src.source, metaFields, m.Extra)
 }
 
 func (m *Metadata) empty() bool {
@@ -567,10 +576,7 @@ func (m *Metadata) decode(b []byte) {
 	*m = Metadata{}
 	s := &metaSource{}
 	m.src = s
-	if !s.start(b) {
-		return
-	}
-	_ = decodeObject(b, &s.source, &m.Extra, func(name string) int { return fieldIndex(metaFields, name) },
+	decodeParts(b, &s.source, &m.Extra, metaFields,
 		func(i int, raw []byte, mb *member) {
 			switch i {
 			case 0:
@@ -704,26 +710,20 @@ func malformed(d *Definition) string {
 
 // ---- shared machinery ----
 
-// decodeMembers calls fn with every member of the object b.
-func decodeMembers(b []byte, index func(string) int, fn func(name string, raw []byte, m *member)) error {
-	return eachMember(b, func(name string, raw []byte) error {
-		m := member{name: name, raw: raw, known: index(name)}
-		fn(name, raw, &m)
-		return nil
-	})
-}
-
 // decodeObject records the members of the object b in s, hands the known
-// ones to known (which may mark them odd) and keeps the others in *extra.
-func decodeObject(b []byte, s *source, extra *map[string]json.RawMessage, index func(string) int, known func(i int, raw []byte, m *member)) error {
-	err := decodeMembers(b, index, func(name string, raw []byte, m *member) {
-		if m.known >= 0 {
-			if s.present&(1<<m.known) != 0 {
-				shadow(s.members, name)
-			}
-			s.present |= 1 << m.known
-			known(m.known, raw, m)
-		} else {
+// ones (by their index in fields) to known, which may mark them odd, and
+// keeps the others in *extra. A known member's name is its field's, so
+// only unknown names allocate.
+func decodeObject[T any](b []byte, s *source, extra *map[string]json.RawMessage, fields []field[T], known func(i int, raw []byte, m *member)) error {
+	if s.members == nil {
+		s.members = make([]member, 0, len(fields)+1)
+	}
+	return eachRawMember(b, func(quoted, raw []byte) error {
+		name, i, err := knownMember(quoted, fields)
+		if err != nil {
+			return err
+		}
+		if i < 0 {
 			if *extra == nil {
 				*extra = make(map[string]json.RawMessage)
 			}
@@ -733,10 +733,41 @@ func decodeObject(b []byte, s *source, extra *map[string]json.RawMessage, index 
 				s.unknown++
 			}
 			(*extra)[name] = json.RawMessage(raw)
+			s.members = append(s.members, member{name: name, raw: raw, known: -1})
+			return nil
 		}
-		s.members = append(s.members, *m)
+		if s.present&(1<<i) != 0 {
+			shadow(s.members, name)
+		}
+		s.present |= 1 << i
+		s.members = append(s.members, member{name: name, raw: raw, known: i})
+		known(i, raw, &s.members[len(s.members)-1])
+		return nil
 	})
-	return err
+}
+
+// knownMember returns the name of the quoted member name q and its index
+// in fields (-1 if it names none); a name that needs no decoding and names
+// a field is that field's name, not a new string.
+func knownMember[T any](q []byte, fields []field[T]) (string, int, error) {
+	if body := plainName(q); body != nil {
+		for i := range fields {
+			if string(body) == fields[i].name {
+				return fields[i].name, i, nil
+			}
+		}
+		return string(body), -1, nil
+	}
+	name, err := memberName(q)
+	return name, fieldIndex(fields, name), err
+}
+
+// decodeParts decodes the object b, the source of a part of a definition
+// (see source.start), as decodeObject does.
+func decodeParts[T any](b []byte, s *source, extra *map[string]json.RawMessage, fields []field[T], known func(i int, raw []byte, m *member)) {
+	if s.start(b) {
+		_ = decodeObject(b, s, extra, fields, known)
+	}
 }
 
 // shadow marks the earlier member called name as shadowed by a later one.
@@ -954,6 +985,27 @@ func decodeString(raw []byte, dst *string) string {
 	return ""
 }
 
+// The values of kind and status, which decodeEnum hands out without
+// allocating a string for each flag.
+var (
+	kinds    = []string{string(KindBoolean), string(KindString), string(KindNumber), string(KindJSON)}
+	statuses = []string{string(StatusInactive), string(StatusActive), string(StatusDeprecated), string(StatusArchived)}
+)
+
+// decodeEnum is decodeString for a member that usually holds one of
+// values: a plain string equal to one is that value.
+func decodeEnum(raw []byte, dst *string, values []string) string {
+	if len(raw) >= 2 && raw[0] == '"' {
+		for _, v := range values {
+			if string(raw[1:len(raw)-1]) == v {
+				*dst = v
+				return ""
+			}
+		}
+	}
+	return decodeString(raw, dst)
+}
+
 func decodeTags(raw []byte) ([]string, string) {
 	if isNull(raw) {
 		return nil, ""
@@ -961,7 +1013,7 @@ func decodeTags(raw []byte) ([]string, string) {
 	if !isArray(raw) {
 		return nil, notTags
 	}
-	tags := []string{}
+	tags := make([]string, 0, countValues(raw))
 	odd := ""
 	_ = eachElement(raw, func(raw []byte) error {
 		var t string
@@ -1001,7 +1053,7 @@ func validValue(b []byte) bool {
 		return false
 	}
 	if b[0] == '[' {
-		return skipValue(b, 0) == len(b)
+		return wholeValue(b)
 	}
 	return json.Valid(b)
 }
@@ -1017,28 +1069,8 @@ func wholeValue(b []byte) bool {
 	if b[0] != '{' && b[0] != '[' {
 		return json.Valid(b)
 	}
-	depth := 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if i >= len(b) {
-				return false
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return i == len(b)-1
-			}
-		}
-	}
-	return false
+	end, closed := scanValue(b, 0)
+	return closed && end == len(b)
 }
 
 // decodeInvalid makes d the definition of bytes that are not JSON: a JSON

@@ -76,6 +76,14 @@ type (
 	envSource = partSource[bool]
 )
 
+// newPartSource returns the source of a part about to be decoded, its
+// members recorded in inline until there are more.
+func newPartSource[V any]() *partSource[V] {
+	s := &partSource[V]{}
+	s.members = s.inline[:0]
+	return s
+}
+
 // base is the source, or nil for a part built in Go.
 func (s *partSource[V]) base() *source {
 	if s == nil {
@@ -400,8 +408,7 @@ func (v *Variation) UnmarshalJSON(b []byte) error {
 }
 
 func (v *Variation) decode(b []byte) {
-	*v = Variation{src: &varSource{}}
-	v.src.members = v.src.inline[:0]
+	*v = Variation{src: newPartSource[[]byte]()}
 	decodeParts(b, &v.src.source, &v.Extra, varFields,
 		func(_ int, raw []byte, _ *member) {
 			v.Value = json.RawMessage(raw)
@@ -437,8 +444,7 @@ func (e *Environment) UnmarshalJSON(b []byte) error {
 }
 
 func (e *Environment) decode(b []byte) {
-	*e = Environment{src: &envSource{}}
-	e.src.members = e.src.inline[:0]
+	*e = Environment{src: newPartSource[bool]()}
 	decodeParts(b, &e.src.source, &e.Extra, envFields,
 		func(_ int, raw []byte, m *member) {
 			switch string(raw) {

@@ -11,7 +11,8 @@
 // The factory returns a fresh, empty store for each subtest and registers
 // its cleanup with t.Cleanup; it may also register the store's raw-write
 // hook with SetRaw, which the cases of fidelity and of rows flagcache does
-// not model need (they skip without it). A behaviour of the contract is
+// not model need (they skip without it), and a second node over the same
+// storage with SetPeer, which the cases of writes on another node need. A behaviour of the contract is
 // specified once, here.
 package storetest
 
@@ -45,11 +46,13 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, changeCases...)
 	cases = append(cases, concurrencyCases...)
 	cases = append(cases, historyCases...)
+	cases = append(cases, collectionCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, newStore(t))
 		})
 	}
+	runPeerCases(t, newStore)
 	for _, c := range rawCases {
 		t.Run(c.name, func(t *testing.T) {
 			s := newStore(t)

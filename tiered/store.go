@@ -58,6 +58,13 @@ type Options struct {
 	// invalidation announced; default 30s, negative disables.
 	ResyncInterval time.Duration
 
+	// CollectionBytes and CollectionEntries bound the collection cache
+	// (results of List, Count, ModifiedSince and change-feed pages at the
+	// applied revision, see collections.go): estimated bytes, default
+	// 64 MiB, and results, default 1024. Negative disables it.
+	CollectionBytes   int64
+	CollectionEntries int
+
 	// Breaker opens after BreakerFailures consecutive Redis failures
 	// (default 3) and lets a probe through after BreakerCooldown
 	// (default 1s).
@@ -84,6 +91,12 @@ func (o *Options) setDefaults() {
 	def(&o.CacheTimeout, 100*time.Millisecond)
 	def(&o.ResyncInterval, 30*time.Second)
 	def(&o.BreakerCooldown, time.Second)
+	if o.CollectionBytes == 0 {
+		o.CollectionBytes = DefaultCollectionBytes
+	}
+	if o.CollectionEntries == 0 {
+		o.CollectionEntries = DefaultCollectionEntries
+	}
 	if o.BreakerFailures <= 0 {
 		o.BreakerFailures = 3
 	}
@@ -104,6 +117,7 @@ type Store struct {
 	pub     *invalidation.Publisher
 	opts    Options
 	lru     *lru
+	colls   *collections
 	group   singleflight.Group
 	breaker *breaker
 	log     *slog.Logger
@@ -132,6 +146,7 @@ func New(source flagcache.Store, opts Options) *Store {
 		opts:    opts,
 		lru:     newLRU(opts.LRUSize, opts.LRUShards, opts.MaxVersions, opts.LRUTTL),
 		breaker: newBreaker(opts.BreakerFailures, opts.BreakerCooldown),
+		colls:   newCollections(opts.CollectionBytes, opts.CollectionEntries),
 		log:     opts.Logger,
 	}
 	s.openRedis(opts.Redis, opts.Logger)
@@ -396,31 +411,32 @@ func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 	return false, err
 }
 
-// List, Count, ModifiedSince and Changes go to the source, each bounded by
+// List, Count and ModifiedSince are served from the collection cache
+// while it is current (collections.go), else from the source; Changes
+// goes to the source (the watch streams poll it for writes nobody
+// announced; ReadChanges is the cached form). A source call is bounded by
 // LoadTimeout: a source that stops answering (a half-open connection)
-// fails the call as unavailable instead of hanging it.
+// fails it as unavailable instead of hanging it.
 
 // List implements flagcache.Store.
 func (s *Store) List(ctx context.Context, q flagcache.Query) ([]*flagcache.Stored, error) {
-	return bounded(s, ctx, func(ctx context.Context) ([]*flagcache.Stored, error) { return s.source.List(ctx, q) })
+	return s.listFromMemory(ctx, q)
 }
 
 // Count implements flagcache.Store.
 func (s *Store) Count(ctx context.Context, q flagcache.Query) (int, error) {
-	return bounded(s, ctx, func(ctx context.Context) (int, error) { return s.source.Count(ctx, q) })
+	return s.countFromMemory(ctx, q)
 }
 
 // ModifiedSince implements flagcache.Store.
 func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
-	return bounded(s, ctx, func(ctx context.Context) ([]*flagcache.Stored, error) { return s.source.ModifiedSince(ctx, t) })
+	return s.modifiedFromMemory(ctx, t)
 }
 
 // ModifiedSincePage implements flagcache.ModifiedSincePager: a source
 // that pages at the source is asked for one page.
 func (s *Store) ModifiedSincePage(ctx context.Context, since time.Time, afterID flagcache.ID, limit int) ([]*flagcache.Stored, error) {
-	return bounded(s, ctx, func(ctx context.Context) ([]*flagcache.Stored, error) {
-		return flagcache.ModifiedSincePage(ctx, s.source, since, afterID, limit)
-	})
+	return s.modifiedPageFromMemory(ctx, since, afterID, limit)
 }
 
 // Changes implements flagcache.Store.
@@ -445,6 +461,7 @@ func (s *Store) Compact(ctx context.Context, before time.Time) error {
 	if !ok {
 		return errors.New("tiered: source does not compact")
 	}
+	defer s.colls.clear() // change-feed pages cached before it hold what it drops
 	return c.Compact(ctx, before)
 }
 

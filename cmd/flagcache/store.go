@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -44,6 +45,9 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 		TracerProvider: opts.TracerProvider,
 		Logger:         log,
 	}
+	// 0 in the config turns the collection cache off; in tiered, -1.
+	topts.CollectionBytes = cmp.Or(cfg.Cache.CollectionsMaxBytes, -1)
+	topts.CollectionEntries = cmp.Or(cfg.Cache.CollectionsMaxEntries, -1)
 	var client redis.UniversalClient
 	if len(cfg.Redis.Addrs) > 0 {
 		client = redisClient(cfg.Redis)

@@ -104,11 +104,16 @@ type Redis struct {
 	ShardedPubSub       bool          `toml:"sharded_pubsub"`
 }
 
-// Cache is the in-process LRU tier.
+// Cache is the in-process LRU tier, and the collection cache beside it.
 type Cache struct {
 	LRUSize     int           `toml:"lru_size"`
 	LRUTTL      time.Duration `toml:"lru_ttl"`
 	NegativeTTL time.Duration `toml:"negative_ttl"`
+	// CollectionsMaxBytes and CollectionsMaxEntries bound the results of
+	// lists, counts and change-feed pages kept at the applied revision
+	// (estimated bytes, results); 0 turns that cache off.
+	CollectionsMaxBytes   int64 `toml:"collections_max_bytes"`
+	CollectionsMaxEntries int   `toml:"collections_max_entries"`
 }
 
 // Metrics is observability export.
@@ -158,7 +163,8 @@ func Default() Config {
 			Timeout:             100 * time.Millisecond,
 			InvalidationChannel: "flagcache:invalidations",
 		},
-		Cache:   Cache{LRUSize: 10000, LRUTTL: time.Minute, NegativeTTL: 5 * time.Second},
+		Cache: Cache{LRUSize: 10000, LRUTTL: time.Minute, NegativeTTL: 5 * time.Second,
+			CollectionsMaxBytes: 64 << 20, CollectionsMaxEntries: 1024},
 		Metrics: Metrics{Enabled: true},
 		Log:     Log{Level: "info", Format: "json"},
 	}

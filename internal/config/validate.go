@@ -140,6 +140,12 @@ func (c *Config) Validate() error {
 	}
 	notNegative("cache.lru_ttl", c.Cache.LRUTTL)
 	notNegative("cache.negative_ttl", c.Cache.NegativeTTL)
+	if c.Cache.CollectionsMaxBytes < 0 {
+		bad("cache.collections_max_bytes", "must not be negative, got %d", c.Cache.CollectionsMaxBytes)
+	}
+	if c.Cache.CollectionsMaxEntries < 0 {
+		bad("cache.collections_max_entries", "must not be negative, got %d", c.Cache.CollectionsMaxEntries)
+	}
 
 	if e := c.OFREP.DefaultEnvironment; e != "" && !flagcache.ValidEnvironment(e) {
 		bad("ofrep.default_environment", "%q is not an environment name: use [a-z0-9][a-z0-9_-]{0,63}", e)

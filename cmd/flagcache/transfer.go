@@ -250,18 +250,28 @@ func decodeImport(data []byte) ([]*importItem, error) {
 	case len(data) == 0:
 		return nil, usageError{"no input: give --file or pipe an export file"}
 	case data[0] == '[':
-		if err := json.Unmarshal(data, &raw); err != nil {
+		if err := flagcache.EachElement(data, func(r []byte) error { raw = append(raw, r); return nil }); err != nil {
 			return nil, fmt.Errorf("the input is not a JSON array of flags: %w", err)
 		}
 	default:
-		var f exportFile
-		if err := json.Unmarshal(data, &f); err != nil {
+		// Read with the codec's scanner, not encoding/json: an export holds
+		// definitions as stored, of any nesting.
+		var format string
+		err := flagcache.EachMember(data, func(name string, r []byte) error {
+			switch name {
+			case "format":
+				return json.Unmarshal(r, &format)
+			case "flags":
+				return flagcache.EachElement(r, func(r []byte) error { raw = append(raw, r); return nil })
+			}
+			return nil
+		})
+		if err != nil {
 			return nil, fmt.Errorf("the input is not an export file: %w", err)
 		}
-		if f.Format != exportFormat {
-			return nil, fmt.Errorf("the input's format is %q, want %q", f.Format, exportFormat)
+		if format != exportFormat {
+			return nil, fmt.Errorf("the input's format is %q, want %q", format, exportFormat)
 		}
-		raw = f.Flags
 	}
 	items := make([]*importItem, len(raw))
 	seen := make(map[flagcache.ID]int, len(raw))
@@ -271,6 +281,9 @@ func decodeImport(data []byte) ([]*importItem, error) {
 		def, _, err := decodeFlag(r)
 		if err != nil {
 			it.err = err
+			if id := rawID(r); id != "" {
+				it.id = id
+			}
 			continue
 		}
 		it.def = def
@@ -288,6 +301,19 @@ func decodeImport(data []byte) ([]*importItem, error) {
 		seen[def.ID] = i
 	}
 	return items, nil
+}
+
+// rawID returns the "id" member of an object that did not decode (say,
+// nested past encoding/json's limit), for the report; "" if it has none.
+func rawID(r []byte) string {
+	var id string
+	_ = flagcache.EachMember(r, func(name string, raw []byte) error {
+		if name == "id" {
+			_ = json.Unmarshal(raw, &id)
+		}
+		return nil
+	})
+	return id
 }
 
 // plan reads the flags that exist and picks each item's action.

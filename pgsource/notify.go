@@ -46,9 +46,15 @@ const (
 // arrives, as behind a dropped NAT entry) is given up within twice that.
 func (s *Store) WatchRevisions(ctx context.Context, notify func(revision int64)) error {
 	// A dial into a black hole must not hang: the pool's settings may have
-	// no connect_timeout.
-	connectCtx, cancel := context.WithTimeout(ctx, max(3*s.keepalive, time.Second))
-	conn, err := pgx.ConnectConfig(connectCtx, s.pool.Config().ConnConfig.Copy())
+	// no connect_timeout, and one longer than the keepalive's bound would
+	// keep a dial made during a black hole from seeing the heal.
+	cc := s.pool.Config().ConnConfig.Copy()
+	dial := max(3*s.keepalive, time.Second)
+	if cc.ConnectTimeout > 0 {
+		dial = min(dial, cc.ConnectTimeout)
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, dial)
+	conn, err := pgx.ConnectConfig(connectCtx, cc)
 	cancel()
 	if err != nil {
 		return s.watchError(ctx, err)
@@ -88,6 +94,13 @@ func (s *Store) WatchRevisions(ctx context.Context, notify func(revision int64))
 				return conn.QueryRow(ctx, currentRevision).Scan(&rev)
 			})
 			if err != nil {
+				if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+					// Half-open: the pool's idle connections, opened over
+					// the same network, are most likely dead too. Drop
+					// them now, so the repair the caller starts when it
+					// listens again does not wait out a ping on each.
+					s.pool.Reset()
+				}
 				return s.watchError(ctx, err)
 			}
 		default:

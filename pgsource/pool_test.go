@@ -33,13 +33,10 @@ func proxiedDSN(t *testing.T, addr string) (dsn, target string) {
 	return dsn + " host=" + host + " port=" + port, target // key=value: the last one counts
 }
 
-// A black hole (no byte flows, no reset arrives) leaves the pool's idle
-// connections open and silent for good, even after it heals. Calls after
-// the heal must not hang on them: the first loses at most one ping
-// timeout to them (the others are dropped unpinged), the rest none.
-// Before, a connection idle for less than pgxpool's 1 s was used unpinged
-// and hung the call until its deadline, and each dead one cost a call.
-func TestPoolAbandonsHalfOpenConnections(t *testing.T) {
+// openProxied opens a Store reaching a fresh schema (holding flag "x")
+// through a fault proxy, with all conns of its pool open and idle.
+func openProxied(t *testing.T, conns int32, opts pgsource.Options) (*pgsource.Store, *faultproxy.Proxy) {
+	t.Helper()
 	src, schema := mustStore(t, pgsource.Options{})
 	if _, err := src.Create(ctxFor(t), mustFlag(t, "x", "X")); err != nil {
 		t.Fatal(err)
@@ -47,8 +44,8 @@ func TestPoolAbandonsHalfOpenConnections(t *testing.T) {
 	proxy := faultproxy.Start(t, "127.0.0.1:1") // re-targeted below
 	dsn, target := proxiedDSN(t, proxy.Addr)
 	proxy.SetTarget(target)
-	const conns = 4
-	s, err := pgsource.Open(context.Background(), dsn, pgsource.Options{Schema: schema, MaxConns: conns})
+	opts.Schema, opts.MaxConns = schema, conns
+	s, err := pgsource.Open(context.Background(), dsn, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +55,7 @@ func TestPoolAbandonsHalfOpenConnections(t *testing.T) {
 	t.Cleanup(proxy.Reset)
 	// Concurrent reads until the pool holds all its connections.
 	deadline := time.Now().Add(10 * time.Second)
-	for proxy.Links() < conns {
+	for proxy.Links() < int(conns) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the pool opened %d connections, want %d", proxy.Links(), conns)
 		}
@@ -72,7 +69,18 @@ func TestPoolAbandonsHalfOpenConnections(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	return s, proxy
+}
 
+// A black hole (no byte flows, no reset arrives) leaves the pool's idle
+// connections open and silent for good, even after it heals. Calls after
+// the heal must not hang on them: the first loses at most one ping
+// timeout to them (the others are dropped unpinged), the rest none.
+// Before, a connection idle for less than pgxpool's 1 s was used unpinged
+// and hung the call until its deadline, and each dead one cost a call.
+func TestPoolAbandonsHalfOpenConnections(t *testing.T) {
+	const conns = 4
+	s, proxy := openProxied(t, conns, pgsource.Options{})
 	proxy.Blackhole()
 	time.Sleep(300 * time.Millisecond) // the connections sit idle in the black hole
 	proxy.Heal()
@@ -88,5 +96,25 @@ func TestPoolAbandonsHalfOpenConnections(t *testing.T) {
 	}
 	if took := time.Since(start); took > pgsource.DefaultPingTimeout+500*time.Millisecond {
 		t.Errorf("%d Gets after the heal took %v, want ≤ one ping timeout (%v) + 500ms", conns, took.Round(time.Millisecond), pgsource.DefaultPingTimeout)
+	}
+}
+
+// When the listening connection turns out half-open, the pool's idle
+// connections (same network) are dropped at once: the repair a caller
+// starts on listening again must not wait out a ping timeout on them.
+// Before, the first read after the heal lost DefaultPingTimeout.
+func TestHalfOpenListenerDropsIdleConnections(t *testing.T) {
+	s, proxy := openProxied(t, 2, pgsource.Options{ListenKeepalive: 200 * time.Millisecond})
+	w := watch(t, s)
+	w.wantRevision(t, "on listening", 1)
+	proxy.Blackhole()
+	w.wantError(t, "after the connection went half-open", 5*time.Second)
+	proxy.Heal()
+	start := time.Now()
+	if _, err := s.Get(ctxFor(t), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= pgsource.DefaultPingTimeout/2 {
+		t.Errorf("the first Get after the heal took %v, want < %v (no ping of a dead connection)", took.Round(time.Millisecond), pgsource.DefaultPingTimeout/2)
 	}
 }

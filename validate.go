@@ -280,20 +280,24 @@ func CheckCursor(after int64, limit int) error {
 }
 
 // PrepareWrite is the start of every store's Create and Update: it fails
-// with ctx's error, or an *InvalidError for a negative expected version or
-// a definition that does not validate, before anything is written, and
-// otherwise returns def.forWrite(). Create passes expectedVersion 0.
-func PrepareWrite(ctx context.Context, def *Definition, expectedVersion int64) (*Definition, error) {
+// with ctx's error, or an *InvalidError for a negative expected version, a
+// definition that does not validate or a bad actor attached to ctx, before
+// anything is written, and otherwise returns def.forWrite() and the actor
+// the write records (WriteActor). Create passes expectedVersion 0.
+func PrepareWrite(ctx context.Context, def *Definition, expectedVersion int64) (_ *Definition, actor string, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := CheckVersion(expectedVersion); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := def.Validate(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return def.forWrite(), nil
+	if actor, err = WriteActor(ctx); err != nil {
+		return nil, "", err
+	}
+	return def.forWrite(), actor, nil
 }
 
 // PrepareDelete is the start of every store's Delete: it fails with ctx's

@@ -9,11 +9,7 @@ import (
 
 // Create implements flagcache.Store.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
-	def, err := flagcache.PrepareWrite(ctx, def, 0)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := flagcache.WriteActor(ctx)
+	def, actor, err := flagcache.PrepareWrite(ctx, def, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -43,11 +39,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 
 // Update implements flagcache.Store.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := flagcache.WriteActor(ctx)
+	def, actor, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
 	if err != nil {
 		return nil, err
 	}

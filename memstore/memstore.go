@@ -150,11 +150,7 @@ func (s *Store) match(ctx context.Context, q flagcache.Query) ([]*flagcache.Stor
 
 // Create implements flagcache.Store.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
-	def, err := flagcache.PrepareWrite(ctx, def, 0)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := flagcache.WriteActor(ctx)
+	def, actor, err := flagcache.PrepareWrite(ctx, def, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -175,11 +171,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 
 // Update implements flagcache.Store.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := flagcache.WriteActor(ctx)
+	def, actor, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
 	if err != nil {
 		return nil, err
 	}

@@ -60,11 +60,7 @@ var errLostRow = errors.New("pgsource: locked row vanished")
 // above the id's tombstone, if any. Two Creates racing for a new id both
 // find no row; the loser's INSERT fails with a unique violation.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
-	def, err := flagcache.PrepareWrite(ctx, def, 0)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := flagcache.WriteActor(ctx)
+	def, actor, err := flagcache.PrepareWrite(ctx, def, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -96,11 +92,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 
 // Update implements flagcache.Store.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
-	if err != nil {
-		return nil, err
-	}
-	actor, err := flagcache.WriteActor(ctx)
+	def, actor, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
 	if err != nil {
 		return nil, err
 	}

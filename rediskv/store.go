@@ -219,21 +219,21 @@ func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 
 // Create implements flagcache.Store.
 func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcache.Stored, error) {
-	def, err := flagcache.PrepareWrite(ctx, def, 0)
+	def, actor, err := flagcache.PrepareWrite(ctx, def, 0)
 	if err != nil {
 		return nil, err
 	}
-	return s.put(ctx, "create", def, 0)
+	return s.put(ctx, "create", def, 0, actor)
 }
 
 // Update implements flagcache.Store: one EVALSHA that checks the version,
 // keeps created_at and writes the flag, its indexes and the change log.
 func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	def, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
+	def, actor, err := flagcache.PrepareWrite(ctx, def, expectedVersion)
 	if err != nil {
 		return nil, err
 	}
-	return s.put(ctx, "update", def, expectedVersion)
+	return s.put(ctx, "update", def, expectedVersion, actor)
 }
 
 // Delete implements flagcache.Store.
@@ -250,11 +250,7 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 }
 
 // put runs a create or an update of a definition from flagcache.PrepareWrite.
-func (s *Store) put(ctx context.Context, op string, def *flagcache.Definition, expectedVersion int64) (*flagcache.Stored, error) {
-	actor, err := flagcache.WriteActor(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (s *Store) put(ctx context.Context, op string, def *flagcache.Definition, expectedVersion int64, actor string) (*flagcache.Stored, error) {
 	now := s.now()
 	def.Stamp(now, now)
 	body := *def

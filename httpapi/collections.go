@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,16 +22,18 @@ import (
 // (a bare source) the routes read it on every request and send no ETag.
 
 // collectionTag returns the ETag of a collection computed at rev: the
-// revision and a hash of what identifies the collection (the route and
-// its query, or a batch's ids).
+// revision and a hash (FNV-1a, 32 bits) of what identifies the
+// collection (the route and its query, or a batch's ids).
 func collectionTag(rev int64, key string) string {
-	h := fnv.New32a()
-	h.Write([]byte(key))
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
 	b := make([]byte, 0, 32)
 	b = append(b, `"r`...)
 	b = strconv.AppendInt(b, rev, 10)
 	b = append(b, '.')
-	b = strconv.AppendUint(b, uint64(h.Sum32()), 16)
+	b = strconv.AppendUint(b, uint64(h), 16)
 	return string(append(b, '"'))
 }
 
@@ -50,20 +51,21 @@ func tagListed(values []string, tag string) bool {
 	return false
 }
 
-// collectionHeaders sets the headers of a collection response.
+// collectionHeaders sets the headers of a collection response (assigned,
+// not Set: a 304 of a poll is as hot as a GET).
 func collectionHeaders(w http.ResponseWriter, tag string, stale bool) {
 	hdr := w.Header()
-	hdr.Set("ETag", tag)
-	hdr.Set("Cache-Control", "no-cache")
+	hdr["Etag"] = []string{tag}
+	hdr["Cache-Control"] = noCacheValue
 	if stale {
-		hdr.Set(wire.StaleHeader, wire.HeaderTrue)
+		hdr[wire.StaleHeader] = trueValue
 	}
 }
 
 // notModified answers 304 when the request's If-None-Match names the
 // revision the store would answer key at now.
 func (h *Handler) notModified(w http.ResponseWriter, r *http.Request, cr flagcache.CollectionReader, key string) bool {
-	inm := r.Header.Values("If-None-Match")
+	inm := r.Header["If-None-Match"]
 	if len(inm) == 0 {
 		return false
 	}
@@ -101,18 +103,21 @@ func writeParts(w http.ResponseWriter, parts ...[]byte) {
 
 // listFlags serves GET /v1/flags: a page and the Count of the same filters,
 // from one revision.
+//
+// A poll is answered before the query is parsed: its tag hashes the raw
+// query, which was valid when the tag was sent.
 func (h *Handler) listFlags(w http.ResponseWriter, r *http.Request) error {
+	cr, ok := h.store.(flagcache.CollectionReader)
+	key := routeKey(r)
+	if ok && h.notModified(w, r, cr, key) {
+		return nil
+	}
 	q, err := parseQuery(r.URL.Query(), true)
 	if err != nil {
 		return err
 	}
-	cr, ok := h.store.(flagcache.CollectionReader)
 	if !ok {
 		return h.listFromStore(w, r, q)
-	}
-	key := routeKey(r)
-	if h.notModified(w, r, cr, key) {
-		return nil
 	}
 	c, err := cr.ReadList(r.Context(), q)
 	if err != nil {

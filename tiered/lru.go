@@ -18,6 +18,9 @@ type entry struct {
 	body    []byte
 	version int64
 	expires int64 // unix nanoseconds
+	// unchecked: loaded from a snapshot, not yet checked against the
+	// source; served as stale.
+	unchecked bool
 }
 
 func (e *entry) negative() bool { return e.stored == nil }

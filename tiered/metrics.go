@@ -37,6 +37,8 @@ type observer struct {
 	resyncs        atomic.Int64
 	notified       atomic.Int64
 	repairFailures atomic.Int64
+	snapshotLoaded atomic.Int64
+	snapshotWrites atomic.Int64
 
 	tracer trace.Tracer
 }
@@ -63,6 +65,8 @@ type Stats struct {
 	BreakerOpen            bool  // Redis is being skipped
 	Subscribed             bool  // the invalidation subscription was confirmed once
 	RepairFailures         int64 // repairs from the change feed that failed
+	SnapshotLoaded         int64 // flags loaded from the snapshot at start
+	SnapshotWrites         int64 // snapshots written
 	LRULen                 int
 }
 
@@ -80,7 +84,8 @@ func (s *Store) Stats() Stats {
 		StaleServed: o.staleServed.Load(), RedisErrors: o.redisErrors.Load(),
 		RedisRepaired: o.redisRepaired.Load(), Resyncs: o.resyncs.Load(), Notifications: o.notified.Load(), RepairFailures: o.repairFailures.Load(),
 		LRULen: s.lru.Len(), AppliedRevision: applied, Current: current, SourceRevision: s.sync.sourceRev.Load(), BreakerOpen: s.cache != nil && s.breaker.isOpen(),
-		Subscribed: s.sync.subscribed.Load(),
+		Subscribed:     s.sync.subscribed.Load(),
+		SnapshotLoaded: o.snapshotLoaded.Load(), SnapshotWrites: o.snapshotWrites.Load(),
 	}
 }
 

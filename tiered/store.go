@@ -65,6 +65,19 @@ type Options struct {
 	CollectionBytes   int64
 	CollectionEntries int
 
+	// SnapshotPath, when set, is a file where the store keeps the flags
+	// of its LRU, so that a restart while the source and Redis are both
+	// down still serves them, marked stale, until the source answers (then
+	// the change feed replaces them). Written in the background by atomic
+	// rename, loaded by New. Empty: no snapshot.
+	SnapshotPath string
+	// SnapshotInterval: how often the snapshot is written when something
+	// changed (and once at Close); default 30s.
+	SnapshotInterval time.Duration
+	// SnapshotMaxBytes bounds the snapshot; flags past it are left out.
+	// Default 64 MiB.
+	SnapshotMaxBytes int
+
 	// Breaker opens after BreakerFailures consecutive Redis failures
 	// (default 3) and lets a probe through after BreakerCooldown
 	// (default 1s).
@@ -96,6 +109,10 @@ func (o *Options) setDefaults() {
 	}
 	if o.CollectionEntries == 0 {
 		o.CollectionEntries = DefaultCollectionEntries
+	}
+	def(&o.SnapshotInterval, 30*time.Second)
+	if o.SnapshotMaxBytes <= 0 {
+		o.SnapshotMaxBytes = 64 << 20
 	}
 	if o.BreakerFailures <= 0 {
 		o.BreakerFailures = 3
@@ -154,7 +171,12 @@ func New(source flagcache.Store, opts Options) *Store {
 	s.lru.now = s.clock.now
 	s.obs = newObserver(opts.MeterProvider, opts.TracerProvider, s)
 	s.sync = newSyncer(s)
+	s.loadSnapshot()
 	s.sync.start()
+	if opts.SnapshotPath != "" {
+		s.sync.wg.Add(1)
+		go s.snapshotLoop()
+	}
 	return s
 }
 
@@ -211,7 +233,7 @@ func (s *Store) hit(e *entry, tier flagcache.Tier) (flagcache.Hit, error) {
 	if e.negative() {
 		return flagcache.Hit{Tier: tier}, flagcache.ErrNotFound
 	}
-	return flagcache.Hit{Stored: e.stored, Body: e.body, Tier: tier, Stale: s.sourceDown.Load()}, nil
+	return flagcache.Hit{Stored: e.stored, Body: e.body, Tier: tier, Stale: e.unchecked || s.sourceDown.Load()}, nil
 }
 
 // loaded is what a shared load hands to every caller waiting on it.

@@ -37,13 +37,18 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 		return source, closeSource, nil
 	}
 	topts := tiered.Options{
-		CacheTimeout:   cfg.Redis.Timeout,
-		LRUSize:        cfg.Cache.LRUSize,
-		LRUTTL:         cfg.Cache.LRUTTL,
-		NegativeTTL:    cfg.Cache.NegativeTTL,
-		MeterProvider:  opts.MeterProvider,
-		TracerProvider: opts.TracerProvider,
-		Logger:         log,
+		CacheTimeout: cfg.Redis.Timeout,
+		LRUSize:      cfg.Cache.LRUSize,
+		LRUTTL:       cfg.Cache.LRUTTL,
+		NegativeTTL:  cfg.Cache.NegativeTTL,
+		// A restart while the source and Redis are down serves the flags
+		// held before it, marked stale.
+		SnapshotPath:     cfg.Cache.SnapshotPath,
+		SnapshotInterval: cfg.Cache.SnapshotInterval,
+		SnapshotMaxBytes: cfg.Cache.SnapshotMaxBytes,
+		MeterProvider:    opts.MeterProvider,
+		TracerProvider:   opts.TracerProvider,
+		Logger:           log,
 	}
 	// 0 in the config turns the collection cache off; in tiered, -1.
 	topts.CollectionBytes = cmp.Or(cfg.Cache.CollectionsMaxBytes, -1)

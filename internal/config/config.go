@@ -114,6 +114,12 @@ type Cache struct {
 	// (estimated bytes, results); 0 turns that cache off.
 	CollectionsMaxBytes   int64 `toml:"collections_max_bytes"`
 	CollectionsMaxEntries int   `toml:"collections_max_entries"`
+	// SnapshotPath is the file the LRU's flags are kept in, so a restart
+	// while the source and Redis are both down serves them (stale-marked).
+	// Empty: no snapshot.
+	SnapshotPath     string        `toml:"snapshot_path"`
+	SnapshotInterval time.Duration `toml:"snapshot_interval"`
+	SnapshotMaxBytes int           `toml:"snapshot_max_bytes"`
 }
 
 // Metrics is observability export.
@@ -164,7 +170,8 @@ func Default() Config {
 			InvalidationChannel: "flagcache:invalidations",
 		},
 		Cache: Cache{LRUSize: 10000, LRUTTL: time.Minute, NegativeTTL: 5 * time.Second,
-			CollectionsMaxBytes: 64 << 20, CollectionsMaxEntries: 1024},
+			CollectionsMaxBytes: 64 << 20, CollectionsMaxEntries: 1024,
+			SnapshotInterval: 30 * time.Second, SnapshotMaxBytes: 64 << 20},
 		Metrics: Metrics{Enabled: true},
 		Log:     Log{Level: "info", Format: "json"},
 	}

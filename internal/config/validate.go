@@ -146,6 +146,14 @@ func (c *Config) Validate() error {
 	if c.Cache.CollectionsMaxEntries < 0 {
 		bad("cache.collections_max_entries", "must not be negative, got %d", c.Cache.CollectionsMaxEntries)
 	}
+	if c.Cache.SnapshotPath != "" {
+		if c.Cache.SnapshotInterval <= 0 {
+			bad("cache.snapshot_interval", "must be positive, got %s", c.Cache.SnapshotInterval)
+		}
+		if c.Cache.SnapshotMaxBytes <= 0 {
+			bad("cache.snapshot_max_bytes", "must be positive, got %d", c.Cache.SnapshotMaxBytes)
+		}
+	}
 
 	if e := c.OFREP.DefaultEnvironment; e != "" && !flagcache.ValidEnvironment(e) {
 		bad("ofrep.default_environment", "%q is not an environment name: use [a-z0-9][a-z0-9_-]{0,63}", e)

@@ -253,6 +253,24 @@ func (c *Cache[E]) Purge() {
 	}
 }
 
+// Each calls f for every entry, most recently used first within each
+// shard, until f returns false. It copies one shard's entries at a time
+// and calls f without a lock held.
+func (c *Cache[E]) Each(f func(id flagcache.ID, e E) bool) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		ids := s.items.Keys()
+		es := s.items.Values()
+		s.mu.Unlock()
+		for j := len(ids) - 1; j >= 0; j-- {
+			if !f(ids[j], es[j]) {
+				return
+			}
+		}
+	}
+}
+
 // Len returns the number of entries.
 func (c *Cache[E]) Len() int {
 	n := 0

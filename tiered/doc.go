@@ -23,4 +23,13 @@
 // entries also have a TTL, which bounds staleness when everything else
 // fails. When the source is down, cached values (even expired ones) keep
 // being served, marked stale; misses and writes fail with ErrUnavailable.
+//
+// Redis comes in through one door, Options.Redis: New builds the cache
+// tier and the publisher from the client and subscribes (retrying with
+// jitter while Redis is down). The repair machinery — applied revision,
+// gaps, resync, rebase, replay into Redis, the source's notifications —
+// is the syncer (syncer.go); OnChange reports every change it or the
+// write path applies. With Options.SnapshotPath the LRU's flags are kept
+// on local disk, so a restart with the source and Redis both down serves
+// them, marked stale, until the source answers.
 package tiered

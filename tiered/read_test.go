@@ -115,8 +115,11 @@ func TestFillRacingInvalidation(t *testing.T) {
 func TestWriteSeenByOtherNode(t *testing.T) {
 	src := memstore.New(memstore.Options{})
 	_, c := miniClient(t)
-	a := newNode(t, src, nodeConfig{client: c, prefix: "two"})
-	b := newNode(t, src, nodeConfig{client: c, prefix: "two"})
+	// A Redis call that times out under load goes to the source: give
+	// them time, since the test asserts which tier served.
+	opts := tiered.Options{CacheTimeout: 5 * time.Second}
+	a := newNode(t, src, nodeConfig{client: c, prefix: "two", opts: opts})
+	b := newNode(t, src, nodeConfig{client: c, prefix: "two", opts: opts})
 	def := mustFlag(t, "shared")
 	st, err := a.Create(ctx(t), def)
 	if err != nil {

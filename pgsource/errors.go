@@ -23,6 +23,8 @@ const (
 	codeAdminShutdown      = "57P01"
 	codeCrashShutdown      = "57P02"
 	codeCannotConnectNow   = "57P03"
+	codeSerialization      = "40001"
+	codeDeadlock           = "40P01"
 )
 
 // translate is the one place where driver errors become the contract's:
@@ -41,6 +43,11 @@ func translate(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("pgsource: %s: %w", op, ctxErr)
 	}
 	if unreachable(err) {
+		return flagcache.Unavailable(fmt.Errorf("pgsource: %s: %w", op, err))
+	}
+	if retryable(err) {
+		// What is left of a write Postgres kept aborting as a deadlock
+		// victim: nothing was written, and it may succeed if tried again.
 		return flagcache.Unavailable(fmt.Errorf("pgsource: %s: %w", op, err))
 	}
 	if code, ok := dataException(err); ok {
@@ -99,6 +106,13 @@ func dataException(err error) (string, bool) {
 		return pgErr.Code, true
 	}
 	return "", false
+}
+
+// retryable reports a transaction Postgres rolled back so that it may be
+// tried again: a deadlock victim or a serialization failure.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == codeDeadlock || pgErr.Code == codeSerialization)
 }
 
 // isUniqueViolation reports a unique constraint violation by SQLSTATE.

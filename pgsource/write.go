@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,7 +66,7 @@ func (s *Store) Create(ctx context.Context, def *flagcache.Definition) (*flagcac
 		return nil, err
 	}
 	var stored *flagcache.Stored
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx) error {
 		var (
 			now    time.Time
 			exists bool
@@ -97,7 +98,7 @@ func (s *Store) Update(ctx context.Context, def *flagcache.Definition, expectedV
 		return nil, err
 	}
 	var stored *flagcache.Stored
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx) error {
 		cur, err := lock(ctx, tx, def.ID, expectedVersion, actor)
 		if err != nil {
 			return err
@@ -124,7 +125,7 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 		return flagcache.Change{}, err
 	}
 	change := flagcache.Change{Op: flagcache.OpDelete, ID: id, Actor: actor}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx) error {
 		cur, err := lock(ctx, tx, id, expectedVersion, actor)
 		if err != nil {
 			return err
@@ -145,6 +146,35 @@ func (s *Store) Delete(ctx context.Context, id flagcache.ID, expectedVersion int
 		return flagcache.Change{}, translate(ctx, "delete", err)
 	}
 	return change, nil
+}
+
+// writeAttempts bounds how often a write is tried when Postgres aborts it
+// as a deadlock victim or a serialization failure.
+const writeAttempts = 4
+
+// write runs fn in a transaction, again when Postgres aborted it as a
+// deadlock victim (40P01) or for a serialization failure (40001): the
+// transaction rolled back, so nothing of it happened. Another writer
+// makes the deadlock: a plain-SQL INSERT … ON CONFLICT DO UPDATE fires
+// the revision trigger of migration 2 (taking the revision counter)
+// before it finds the conflicting row, so it can hold the counter while
+// it waits for the row a flagcache write has locked and is waiting for
+// the counter with. Postgres aborts one of the two; if it is ours, it is
+// retried here, after a short jittered pause, so the foreign writer's
+// transaction can finish first.
+func (s *Store) write(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, s.pool, fn)
+		if !retryable(err) || attempt == writeAttempts || ctx.Err() != nil {
+			return err
+		}
+		pause := time.Duration(attempt) * (5*time.Millisecond + time.Duration(rand.Int64N(int64(20*time.Millisecond))))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // current is what lockSQL reads of a live flag.

@@ -44,9 +44,16 @@ func (s *Store) CollectionRevision() (revision int64, ok, stale bool) {
 
 // ReadList implements flagcache.CollectionReader: the page and the Count
 // of its filters, from one revision. They are two source calls, so when a
-// write lands between them both are read again (a few times at most).
+// write lands between them both are read again (a few times at most); the
+// last attempt reads the filters' whole list in one call and takes the
+// page from it, so that page and total are of one read even while writes
+// keep landing.
 func (s *Store) ReadList(ctx context.Context, q flagcache.Query) (flagcache.Collection, error) {
+	tries := 0
 	return s.collect(ctx, queryKey('P', q, true), listAttempts, func(ctx context.Context) (flagcache.Collection, error) {
+		if tries++; tries == listAttempts {
+			return s.listInOneRead(ctx, q)
+		}
 		page, err := s.source.List(ctx, q)
 		if err != nil {
 			return flagcache.Collection{}, err
@@ -54,6 +61,21 @@ func (s *Store) ReadList(ctx context.Context, q flagcache.Query) (flagcache.Coll
 		total, err := s.source.Count(ctx, q)
 		return flagcache.Collection{Flags: page, Total: total}, err
 	})
+}
+
+// listInOneRead is q's page and total from one List of its filters.
+func (s *Store) listInOneRead(ctx context.Context, q flagcache.Query) (flagcache.Collection, error) {
+	all := q
+	all.Offset, all.Limit = 0, 0
+	flags, err := s.source.List(ctx, all)
+	if err != nil {
+		return flagcache.Collection{}, err
+	}
+	lo, hi := min(max(q.Offset, 0), len(flags)), len(flags)
+	if q.Limit > 0 {
+		hi = min(lo+q.Limit, hi)
+	}
+	return flagcache.Collection{Flags: flags[lo:hi:hi], Total: len(flags)}, nil
 }
 
 // listAttempts bounds how often ReadList reads a page and its total again

@@ -30,3 +30,24 @@ type Hit struct {
 type HitReader interface {
 	GetHit(ctx context.Context, id ID) (Hit, error)
 }
+
+// Encoded is a read of one flag as its JSON — what Stored.AppendJSON
+// writes — with what an answer needs besides, for a reader that serves the
+// bytes and never looks inside them (the HTTP API's GET).
+type Encoded struct {
+	// Body is the Stored's JSON, shared by every reader of the cache
+	// entry: serve it as is and never modify it.
+	Body      []byte
+	Version   int64
+	ETag      string
+	Malformed bool // Stored.Malformed is not empty (the body says why)
+	Tier      Tier
+	Stale     bool // as in Hit
+}
+
+// EncodedReader is implemented by stores that keep flags encoded (the
+// tiered store keeps each cached flag as its JSON only). GetEncoded has
+// Get's contract and decodes nothing.
+type EncodedReader interface {
+	GetEncoded(ctx context.Context, id ID) (Encoded, error)
+}

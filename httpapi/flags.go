@@ -17,45 +17,33 @@ func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	hit, err := h.read(r.Context(), id)
+	flag, err := h.read(r.Context(), id)
 	if err != nil {
 		return flagError(id, err)
-	}
-	etag := hit.Stored.ETag // made once per cache entry
-	if etag == "" {
-		etag = flagcache.ETag(hit.Stored.Version)
 	}
 	// The hot path of the daemon: header values are assigned, not Set
 	// (a Set allocates a slice per value), the constant ones shared.
 	hdr := w.Header()
 	vals := make([]string, 2) // this response's own values: ETag, Content-Length
-	vals[0] = etag
+	vals[0] = flag.ETag
 	hdr["Etag"] = vals[0:1:1]
 	hdr["Cache-Control"] = noCacheValue
-	hdr[wire.TierHeader] = tierValue(hit.Tier)
-	if hit.Stale {
+	hdr[wire.TierHeader] = tierValue(flag.Tier)
+	if flag.Stale {
 		hdr[wire.StaleHeader] = trueValue
 	}
-	if hit.Stored.Malformed != "" {
+	if flag.Malformed {
 		hdr[wire.MalformedHeader] = trueValue // the reason is the body's "malformed"
 	}
-	if noneMatch(r.Header["If-None-Match"], hit.Stored.Version) {
+	if noneMatch(r.Header["If-None-Match"], flag.Version) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
 	hdr["Content-Type"] = jsonValue
-	body := hit.Body
-	if body == nil {
-		if r.Method == http.MethodHead {
-			w.WriteHeader(http.StatusOK)
-			return nil
-		}
-		body = hit.Stored.AppendJSON(nil)
-	}
-	vals[1] = strconv.Itoa(len(body))
+	vals[1] = strconv.Itoa(len(flag.Body))
 	hdr["Content-Length"] = vals[1:2:2]
 	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	w.Write(flag.Body)
 	return nil
 }
 
@@ -79,14 +67,33 @@ func tierValue(t flagcache.Tier) []string {
 	return []string{string(t)}
 }
 
-// read reads one flag with its tier: from a HitReader when the store is
-// one, from Get ("source") otherwise.
-func (h *Handler) read(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
-	if h.hits != nil {
-		return h.hits.GetHit(ctx, id)
+// read reads one flag encoded, with its tier: from an EncodedReader when
+// the store is one (the tiered store: its cached bytes), else from a
+// HitReader (its body when it has one), else from Get ("source").
+func (h *Handler) read(ctx context.Context, id flagcache.ID) (flagcache.Encoded, error) {
+	if h.encoded != nil {
+		return h.encoded.GetEncoded(ctx, id)
 	}
-	s, err := h.store.Get(ctx, id)
-	return flagcache.Hit{Stored: s, Tier: flagcache.TierSource}, err
+	var hit flagcache.Hit
+	var err error
+	if h.hits != nil {
+		hit, err = h.hits.GetHit(ctx, id)
+	} else {
+		hit.Stored, err = h.store.Get(ctx, id)
+		hit.Tier = flagcache.TierSource
+	}
+	if err != nil {
+		return flagcache.Encoded{}, err
+	}
+	s := hit.Stored
+	enc := flagcache.Encoded{Body: hit.Body, Version: s.Version, ETag: s.ETag, Malformed: s.Malformed != "", Tier: hit.Tier, Stale: hit.Stale}
+	if enc.Body == nil {
+		enc.Body = s.AppendJSON(nil)
+	}
+	if enc.ETag == "" {
+		enc.ETag = flagcache.ETag(s.Version)
+	}
+	return enc, nil
 }
 
 // createFlag serves POST /v1/flags.

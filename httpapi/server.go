@@ -129,7 +129,8 @@ func (o *Options) setDefaults() {
 // server shuts down so watch streams end.
 type Handler struct {
 	store   flagcache.Store
-	hits    flagcache.HitReader // the store, when it reports tiers
+	hits    flagcache.HitReader     // the store, when it reports tiers
+	encoded flagcache.EncodedReader // the store, when it keeps flags encoded
 	opts    Options
 	log     *slog.Logger
 	auth    authenticator
@@ -167,6 +168,7 @@ func NewHandler(store flagcache.Store, opts Options) (*Handler, error) {
 	}
 	h.hub = newWatchHub(h)
 	h.hits, _ = store.(flagcache.HitReader)
+	h.encoded, _ = store.(flagcache.EncodedReader)
 	if opts.TracerProvider != nil {
 		h.tracer = opts.TracerProvider.Tracer("github.com/flagcache/flagcache/httpapi")
 	}

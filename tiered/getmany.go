@@ -32,7 +32,11 @@ func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.
 		seen[id] = true
 		if e, ok := s.lru.get(id); ok {
 			if !e.negative() {
-				out[id] = e.stored
+				st, err := e.stored()
+				if err != nil {
+					return nil, err
+				}
+				out[id] = st
 			}
 			continue
 		}
@@ -54,7 +58,7 @@ func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.
 	}
 	for id, e := range b.entries {
 		if e.version < s.lru.Floor(id) { // a newer version was announced meanwhile
-			h, err := s.load(ctx, id)
+			h, err := s.GetHit(ctx, id)
 			if err != nil && !errors.Is(err, flagcache.ErrNotFound) {
 				return nil, err
 			}
@@ -64,7 +68,11 @@ func (s *Store) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache.
 			continue
 		}
 		if !e.negative() {
-			out[id] = e.stored
+			st, err := e.stored()
+			if err != nil {
+				return nil, err
+			}
+			out[id] = st
 		}
 	}
 	return out, nil

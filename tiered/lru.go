@@ -1,6 +1,7 @@
 package tiered
 
 import (
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -9,24 +10,53 @@ import (
 	"github.com/flagcache/flagcache/internal/vcache"
 )
 
-// entry is an immutable LRU value: a flag (stored != nil) or a negative
-// entry (the flag does not exist; version is its tombstone's, or the
-// newest version announced before the source said not found). body is the
-// JSON encoding of stored, made once per fill.
+// entry is an LRU value: a flag (body != nil) or a negative entry (the
+// flag does not exist; version is its tombstone's, or the newest version
+// announced before the source said not found). A flag is cached as its
+// JSON (Stored.AppendJSON, made once per fill), which the HTTP API's GET
+// serves as is (GetEncoded). The decoded Stored that Get, GetHit and
+// GetMany return is made from those bytes the first time one of them
+// reads the entry, and kept from then on: a flag only served over HTTP is
+// held once, as its bytes, not as its bytes and its decoded form
+// (docs/benchmarks.md, "Memory"). Everything but decoded is immutable.
 type entry struct {
-	stored  *flagcache.Stored
-	body    []byte
-	version int64
-	expires int64 // unix nanoseconds
+	body      []byte
+	etag      string
+	version   int64
+	expires   int64 // unix nanoseconds
+	malformed bool
 	// unchecked: loaded from a snapshot, not yet checked against the
 	// source; served as stale.
 	unchecked bool
+	decoded   atomic.Pointer[flagcache.Stored]
 }
 
-func (e *entry) negative() bool { return e.stored == nil }
+func (e *entry) negative() bool { return e.body == nil }
 
 // Version implements vcache.Versioned.
 func (e *entry) Version() int64 { return e.version }
+
+// stored returns the decoded flag, decoding the body on the first call.
+// Concurrent first callers may each decode; all get the value that was
+// kept.
+func (e *entry) stored() (*flagcache.Stored, error) {
+	if st := e.decoded.Load(); st != nil {
+		return st, nil
+	}
+	st := new(flagcache.Stored)
+	if err := st.UnmarshalJSON(e.body); err != nil {
+		return nil, fmt.Errorf("tiered: decoding a cached flag: %w", err)
+	}
+	if !e.decoded.CompareAndSwap(nil, st) {
+		st = e.decoded.Load()
+	}
+	return st, nil
+}
+
+// encoded is the entry as an Encoded read.
+func (e *entry) encoded(tier flagcache.Tier, stale bool) flagcache.Encoded {
+	return flagcache.Encoded{Body: e.body, Version: e.version, ETag: e.etag, Malformed: e.malformed, Tier: tier, Stale: stale}
+}
 
 // lru is the versioned cache of internal/vcache, sharded by a hash of the
 // id (so parallel readers of different flags do not serialise on one
@@ -60,7 +90,7 @@ func newLRU(size, shards, maxVersions int, ttl time.Duration) *lru {
 	}
 	c.fresh = func(e *entry) bool {
 		now := c.now()
-		return e.expires >= now || (e.stored != nil && c.confirmed.Load() >= now-c.ttl)
+		return e.expires >= now || (!e.negative() && c.confirmed.Load() >= now-c.ttl)
 	}
 	return c
 }

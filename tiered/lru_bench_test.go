@@ -18,7 +18,7 @@ func BenchmarkLRUParallelGet(b *testing.B) {
 	for i := range ids {
 		ids[i] = flagcache.ID(fmt.Sprintf("bench-%04d", i))
 	}
-	e := &entry{stored: &flagcache.Stored{}, version: 1, expires: 1 << 62}
+	e := &entry{body: []byte("{}"), version: 1, expires: 1 << 62}
 	for _, tc := range []struct {
 		name   string
 		shards int

@@ -1,6 +1,7 @@
 package tiered
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -217,23 +218,47 @@ func (s *Store) Get(ctx context.Context, id flagcache.ID) (*flagcache.Stored, er
 
 // GetHit implements flagcache.HitReader: Get, saying which tier served.
 func (s *Store) GetHit(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
-	if err := ctx.Err(); err != nil {
+	e, tier, stale, err := s.lookup(ctx, id)
+	if err != nil {
+		return flagcache.Hit{Tier: tier}, err
+	}
+	st, err := e.stored()
+	if err != nil {
 		return flagcache.Hit{}, err
+	}
+	return flagcache.Hit{Stored: st, Body: e.body, Tier: tier, Stale: stale}, nil
+}
+
+// GetEncoded implements flagcache.EncodedReader: the cached bytes of a
+// flag, decoding nothing (the HTTP API's GET).
+func (s *Store) GetEncoded(ctx context.Context, id flagcache.ID) (flagcache.Encoded, error) {
+	e, tier, stale, err := s.lookup(ctx, id)
+	if err != nil {
+		return flagcache.Encoded{Tier: tier}, err
+	}
+	return e.encoded(tier, stale), nil
+}
+
+// lookup returns the entry of a flag (never a negative one: that is
+// ErrNotFound), the tier that served it and whether it is stale.
+func (s *Store) lookup(ctx context.Context, id flagcache.ID) (*entry, flagcache.Tier, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", false, err
 	}
 	if e, ok := s.lru.get(id); ok {
 		return s.hit(e, flagcache.TierLRU)
 	}
 	if err := id.Validate(); err != nil {
-		return flagcache.Hit{}, err
+		return nil, "", false, err
 	}
 	return s.load(ctx, id)
 }
 
-func (s *Store) hit(e *entry, tier flagcache.Tier) (flagcache.Hit, error) {
+func (s *Store) hit(e *entry, tier flagcache.Tier) (*entry, flagcache.Tier, bool, error) {
 	if e.negative() {
-		return flagcache.Hit{Tier: tier}, flagcache.ErrNotFound
+		return nil, tier, false, flagcache.ErrNotFound
 	}
-	return flagcache.Hit{Stored: e.stored, Body: e.body, Tier: tier, Stale: e.unchecked || s.sourceDown.Load()}, nil
+	return e, tier, e.unchecked || s.sourceDown.Load(), nil
 }
 
 // loaded is what a shared load hands to every caller waiting on it.
@@ -245,14 +270,14 @@ type loaded struct {
 // load collapses concurrent misses of id into one shared load. The caller
 // waits with its own context. A result older than a version announced
 // meanwhile is never returned: the load is retried instead.
-func (s *Store) load(ctx context.Context, id flagcache.ID) (flagcache.Hit, error) {
+func (s *Store) load(ctx context.Context, id flagcache.ID) (*entry, flagcache.Tier, bool, error) {
 	for attempt := 0; ; attempt++ {
 		ch := s.group.DoChan(string(id), func() (any, error) { return s.loadShared(id) })
 		var r singleflight.Result
 		select {
 		case r = <-ch:
 		case <-ctx.Done():
-			return flagcache.Hit{}, ctx.Err()
+			return nil, "", false, ctx.Err()
 		}
 		if r.Shared {
 			s.obs.shared.Add(1)
@@ -271,14 +296,14 @@ func (s *Store) load(ctx context.Context, id flagcache.ID) (flagcache.Hit, error
 
 // loadFailed serves a cached copy, even an expired one, when the source is
 // unreachable: a stale value beats none for a flag store.
-func (s *Store) loadFailed(id flagcache.ID, err error) (flagcache.Hit, error) {
+func (s *Store) loadFailed(id flagcache.ID, err error) (*entry, flagcache.Tier, bool, error) {
 	if errors.Is(err, flagcache.ErrUnavailable) {
 		if e, ok := s.lru.Peek(id); ok && !e.negative() && e.version >= s.lru.Floor(id) {
 			s.obs.staleServed.Add(1)
-			return flagcache.Hit{Stored: e.stored, Body: e.body, Tier: flagcache.TierLRU, Stale: true}, nil
+			return e, flagcache.TierLRU, true, nil
 		}
 	}
-	return flagcache.Hit{}, err
+	return nil, "", false, err
 }
 
 // loadShared runs once per id at a time, on a detached context.
@@ -302,7 +327,7 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 		return loaded{e, flagcache.TierRedis}, nil
 	}
 	span.SetAttributes(attribute.String("tier", string(flagcache.TierSource)))
-	e, err := s.fromSource(ctx, id, floor)
+	e, st, err := s.fromSource(ctx, id, floor)
 	if err != nil {
 		span.RecordError(err)
 		return nil, err
@@ -311,7 +336,7 @@ func (s *Store) loadShared(id flagcache.ID) (any, error) {
 		s.beforeInstall(id)
 	}
 	if !e.negative() && !redisFailed { // a Redis that just failed is not waited on twice
-		s.fillRedis(ctx, rediskv.Entry{ID: id, Version: e.version, Flag: e.stored})
+		s.fillRedis(ctx, rediskv.Entry{ID: id, Version: e.version, Flag: st})
 	}
 	if trusted {
 		s.lru.Install(tok, id, e)
@@ -345,20 +370,21 @@ func (s *Store) fromRedis(ctx context.Context, id flagcache.ID) (e *entry, ok, f
 // fromSource reads id from the source of truth. A "not found" is at least
 // as new as every version announced before the read (floor): a flag the
 // source no longer has was deleted after them, so the negative entry takes
-// that version and is not refused as older.
-func (s *Store) fromSource(ctx context.Context, id flagcache.ID, floor int64) (*entry, error) {
+// that version and is not refused as older. st is the flag read (nil for
+// a negative entry), for Redis.
+func (s *Store) fromSource(ctx context.Context, id flagcache.ID, floor int64) (e *entry, st *flagcache.Stored, err error) {
 	s.obs.sourceLoads.Add(1)
-	st, err := s.source.Get(ctx, id)
+	st, err = s.source.Get(ctx, id)
 	s.sourceResult(err)
 	switch {
 	case err == nil:
 		// Known from now on: Redis copies older than it are refused.
 		s.lru.Announce(id, st.Version, st.Revision)
-		return s.newEntry(st), nil
+		return s.newEntry(st), st, nil
 	case errors.Is(err, flagcache.ErrNotFound):
-		return s.negativeEntry(floor), nil
+		return s.negativeEntry(floor), nil, nil
 	}
-	return nil, err
+	return nil, nil, err
 }
 
 // fillRedis writes a source read to Redis; failures only count against
@@ -382,10 +408,28 @@ func entryRevision(ce rediskv.Entry) int64 {
 	return ce.Flag.Revision
 }
 
+// newEntry caches st as its JSON, in a slice of its own size (the
+// encoding is built in a pooled buffer, then copied once); st itself is
+// not kept (see entry).
 func (s *Store) newEntry(st *flagcache.Stored) *entry {
-	body := st.AppendJSON(nil) // as stored: never refused for its nesting
-	return &entry{stored: st, body: body, version: st.Version, expires: s.lru.now() + int64(s.opts.LRUTTL)}
+	buf := encodeBuffers.Get().(*[]byte)
+	*buf = st.AppendJSON((*buf)[:0]) // as stored: never refused for its nesting
+	e := &entry{body: bytes.Clone(*buf), etag: st.ETag, version: st.Version, malformed: st.Malformed != "",
+		expires: s.lru.now() + int64(s.opts.LRUTTL)}
+	if cap(*buf) <= maxPooledBuffer {
+		encodeBuffers.Put(buf)
+	}
+	if e.etag == "" {
+		e.etag = flagcache.ETag(st.Version)
+	}
+	return e
 }
+
+// encodeBuffers are the buffers newEntry encodes in; one above
+// maxPooledBuffer (a flag of a MiB) is left to the GC.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledBuffer = 64 << 10
 
 func (s *Store) negativeEntry(version int64) *entry {
 	return &entry{version: version, expires: s.lru.now() + int64(s.opts.NegativeTTL)}

@@ -30,6 +30,12 @@ type Collection struct {
 	// Stale is true when the source could not be reached and the result
 	// came from memory: it may be behind the source.
 	Stale bool
+	// Exact is true when the result is exactly the answer at Revision
+	// (nothing committed after it is in it), so that Revision names this
+	// content and no other: only an exact result may carry an entity tag.
+	// A result read while writes kept landing is served with Revision as
+	// a lower bound and Exact false.
+	Exact bool
 }
 
 // CollectionReader is implemented by stores that serve collections from

@@ -37,6 +37,17 @@ func collectionTag(rev int64, key string) string {
 	return string(append(b, '"'))
 }
 
+// resultTag returns the ETag of a collection result, or "" (no ETag)
+// for one that is not exactly at its revision: read while writes kept
+// landing, it may hold writes past it, and the tag would name two
+// contents.
+func resultTag(c flagcache.Collection, key string) string {
+	if !c.Exact {
+		return ""
+	}
+	return collectionTag(c.Revision, key)
+}
+
 // tagListed reports whether an If-None-Match header lists tag (compared
 // weakly) or is "*".
 func tagListed(values []string, tag string) bool {
@@ -55,7 +66,9 @@ func tagListed(values []string, tag string) bool {
 // not Set: a 304 of a poll is as hot as a GET).
 func collectionHeaders(w http.ResponseWriter, tag string, stale bool) {
 	hdr := w.Header()
-	hdr["Etag"] = []string{tag}
+	if tag != "" {
+		hdr["Etag"] = []string{tag}
+	}
 	hdr["Cache-Control"] = noCacheValue
 	if stale {
 		hdr[wire.StaleHeader] = trueValue
@@ -123,7 +136,7 @@ func (h *Handler) listFlags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	collectionHeaders(w, collectionTag(c.Revision, key), c.Stale)
+	collectionHeaders(w, resultTag(c, key), c.Stale)
 	total := strconv.AppendInt([]byte(`,"total":`), int64(c.Total), 10)
 	writeParts(w, []byte(`{"flags":`), flagsJSON(c), append(total, '}'))
 	return nil
@@ -176,7 +189,7 @@ func (h *Handler) countFlags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	collectionHeaders(w, collectionTag(c.Revision, key), c.Stale)
+	collectionHeaders(w, resultTag(c, key), c.Stale)
 	writeJSON(w, http.StatusOK, wire.CountResponse{Count: c.Total})
 	return nil
 }
@@ -210,7 +223,7 @@ func (h *Handler) batchGet(w http.ResponseWriter, r *http.Request) error {
 		}
 		var c flagcache.Collection
 		if c, err = cr.ReadMany(r.Context(), req.IDs); err == nil {
-			collectionHeaders(w, collectionTag(c.Revision, key.String()), c.Stale)
+			collectionHeaders(w, resultTag(c, key.String()), c.Stale)
 		}
 		found = c.Found
 	} else {
@@ -251,7 +264,7 @@ func (h *Handler) modifiedSince(w http.ResponseWriter, r *http.Request) error {
 		if c, err = cr.ReadModifiedSince(r.Context(), p.since, p.afterID, p.limit); err != nil {
 			return err
 		}
-		collectionHeaders(w, collectionTag(c.Revision, key), c.Stale)
+		collectionHeaders(w, resultTag(c, key), c.Stale)
 	} else if c.Flags, err = flagcache.ModifiedSincePage(r.Context(), h.store, p.since, p.afterID, p.limit); err != nil {
 		return err
 	}
@@ -291,7 +304,7 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	collectionHeaders(w, collectionTag(c.Revision, key), c.Stale)
+	collectionHeaders(w, resultTag(c, key), c.Stale)
 	if c.JSON == nil {
 		c.JSON = c.Feed.AppendJSON(nil)
 	}

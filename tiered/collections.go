@@ -114,10 +114,14 @@ func (s *Store) ReadChanges(ctx context.Context, after int64, limit int) (flagca
 
 // ReadMany implements flagcache.CollectionReader: GetMany, whose flags the
 // LRU already holds one by one, stamped with the revision taken before it.
+// It is Exact when the store was current at the stamp before and after
+// the reads, with no write past it known.
 func (s *Store) ReadMany(ctx context.Context, ids []flagcache.ID) (flagcache.Collection, error) {
-	stamp, _ := s.revisionState()
+	stamp, before := s.revisionState()
 	found, err := s.GetMany(ctx, ids)
-	return flagcache.Collection{Found: found, Revision: stamp, Stale: s.sourceDown.Load()}, err
+	after, current := s.revisionState()
+	exact := before && current && after == stamp && s.sync.sourceRev.Load() <= stamp
+	return flagcache.Collection{Found: found, Revision: stamp, Stale: s.sourceDown.Load(), Exact: exact}, err
 }
 
 // listFromMemory serves List through the collection cache.
@@ -184,6 +188,7 @@ func (s *Store) collect(ctx context.Context, key []byte, attempts int, read func
 		return flagcache.Collection{}, err
 	}
 	c.JSON = encodeCollection(c)
+	c.Exact = exact
 	if current && exact && c.Revision == stamp {
 		s.colls.put(key, c, func() bool { // still the answer at the stamp?
 			now, current := s.revisionState()

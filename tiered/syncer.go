@@ -39,6 +39,9 @@ type syncer struct {
 	err      error
 	sub      *invalidation.Subscriber
 	closed   bool // close began: a late subscription is closed at once
+	// recheck runs writeUnknown's second look, LoadTimeout after a write
+	// whose outcome is unknown; close stops it.
+	recheck *time.Timer
 
 	repairCh chan struct{}
 	redisCh  chan struct{}
@@ -103,6 +106,9 @@ func (sy *syncer) close() error {
 	sy.mu.Lock()
 	sy.closed = true
 	sub := sy.sub
+	if sy.recheck != nil {
+		sy.recheck.Stop()
+	}
 	sy.mu.Unlock()
 	var err error
 	if sub != nil {
@@ -146,6 +152,41 @@ func (h handler) Gap(reason string) {
 }
 
 // gap records that changes may have been missed and starts a repair.
+// writeUnknown is told of a write whose outcome is unknown: the source
+// failed or timed out after the write may have been sent, so it may have
+// committed with its answer lost — and then nothing put it into Redis or
+// announced it, and a sidecar not listening to the source (its LISTEN in
+// a reconnect backoff, or none) would serve the old value until a resync.
+// So the feed after the applied revision is replayed into Redis as for a
+// failed Redis write (runRedisRepair installs what Redis lacks and
+// announces it to every sidecar), now and again LoadTimeout later, for a
+// commit that lands after its caller gave up; without Redis the local
+// caches repair. Replaying what is already there costs a feed read.
+func (sy *syncer) writeUnknown() {
+	after := sy.appliedRevision()
+	if after < 0 {
+		return
+	}
+	look := func() {
+		if sy.s.cache == nil {
+			sy.gap()
+			return
+		}
+		sy.redisMayLack(after)
+		kick(sy.redisCh)
+	}
+	look()
+	sy.mu.Lock()
+	defer sy.mu.Unlock()
+	if sy.closed {
+		return
+	}
+	if sy.recheck != nil {
+		sy.recheck.Stop()
+	}
+	sy.recheck = time.AfterFunc(sy.s.opts.LoadTimeout, look)
+}
+
 func (sy *syncer) gap() {
 	sy.s.obs.gaps.Add(1)
 	sy.mu.Lock()

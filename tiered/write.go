@@ -56,6 +56,23 @@ func (s *Store) writeResult(err error) {
 	if err == nil || errors.Is(err, flagcache.ErrUnavailable) {
 		s.sourceResult(err)
 	}
+	if err != nil && !answered(err) {
+		s.sync.writeUnknown()
+	}
+}
+
+// answered reports an error that is the source's answer to the write (it
+// was refused, so nothing was written), as opposed to a failure after
+// which the write may or may not have committed.
+func answered(err error) bool {
+	for _, refused := range []error{
+		flagcache.ErrNotFound, flagcache.ErrAlreadyExists, flagcache.ErrVersionConflict, flagcache.ErrInvalidArgument,
+	} {
+		if errors.Is(err, refused) {
+			return true
+		}
+	}
+	return false
 }
 
 // afterWrite spreads a committed write: Redis, the other sidecars, then the

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,11 +10,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/client"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // gatedWatch passes requests to the daemon, but holds back the body of
@@ -152,10 +155,24 @@ type faultyDaemon struct {
 	next                 http.Handler
 	failWatch, failReads atomic.Bool
 	behind               atomic.Pointer[string]
+	// quietWatch: streams open and stay silent (the daemon's feed reads
+	// fail); staleChanges: GET /v1/changes answers this body marked
+	// stale (served from the daemon's memory while its source is down).
+	quietWatch   atomic.Bool
+	staleChanges atomic.Pointer[string]
 }
 
 func (f *faultyDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case r.URL.Path == "/v1/watch" && f.quietWatch.Load():
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, ": watching\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	case r.URL.Path == "/v1/changes" && f.staleChanges.Load() != nil:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(wire.StaleHeader, wire.HeaderTrue)
+		io.WriteString(w, *f.staleChanges.Load())
 	case r.URL.Path == "/v1/watch" && f.failWatch.Load():
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, ": watching\n\nevent: error\ndata: {\"error\":{\"code\":\"unavailable\",\"message\":\"source unreachable\"}}\n\n")
@@ -268,5 +285,39 @@ func TestLocalCacheMonotonicWhenDaemonBehind(t *testing.T) {
 	hit, err := r.reader.GetHit(ctx, "f")
 	if err != nil || hit.Stored.Version != 2 {
 		t.Fatalf("read from a daemon behind: %+v from %s, %v; want version 2", hit.Stored, hit.Tier, err)
+	}
+}
+
+// A daemon whose source is down may answer /v1/changes from its memory,
+// marked stale: that page cannot tell the client its backlog is applied.
+// Reconnected to such a daemon (a stream that stays silent, a stale page
+// saying nothing is after the cursor), the client must not call its cache
+// coherent and serve what it held before the stream failed.
+func TestLocalCacheNotCoherentOnStaleFeed(t *testing.T) {
+	r := startFaultyRig(t)
+	ctx := ctxFor(t)
+	eventually(t, "the reader to cache version 1", func() bool {
+		hit, err := r.reader.GetHit(ctx, "f")
+		return err == nil && hit.Tier == client.TierLocal && hit.Stored.Version == 1
+	})
+	r.failStream(t)
+	st, err := r.store.Update(ctx, r.def, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf(`{"changes":[],"revision":%d}`, st.Revision-1)
+	r.daemon.staleChanges.Store(&stale)
+	r.daemon.quietWatch.Store(true)
+	r.daemon.failWatch.Store(false)
+	// Nothing is read meanwhile (a read would teach the client version 2):
+	// the client must not become coherent on the stale page alone.
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !r.reader.Stats().Connected {
+			continue
+		}
+		hit, err := r.reader.GetHit(ctx, "f")
+		if err == nil && hit.Stored.Version < 2 && !hit.Stale {
+			t.Fatalf("coherent on a stale change-feed page: version %d from %s, with version 2 at the source", hit.Stored.Version, hit.Tier)
+		}
 	}
 }

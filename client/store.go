@@ -454,16 +454,23 @@ func (c *Client) Changes(ctx context.Context, after int64, limit int) (*flagcach
 }
 
 func (c *Client) changesPage(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
+	feed, _, err := c.changesReply(ctx, after, limit)
+	return feed, err
+}
+
+// changesReply is changesPage with whether the daemon marked the page
+// stale (served from its memory while its source is unreachable).
+func (c *Client) changesReply(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, bool, error) {
 	vals := url.Values{"after": {strconv.FormatInt(after, 10)}, "limit": {strconv.Itoa(limit)}}
 	rep, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/changes", query: vals, read: true})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var feed flagcache.ChangeFeed
 	if err := decode(rep.body, &feed); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &feed, nil
+	return &feed, rep.header.Get(wire.StaleHeader) == wire.HeaderTrue, nil
 }
 
 func decodeStored(body []byte) (*flagcache.Stored, error) {

@@ -238,9 +238,15 @@ func (w *watchLoop) backlogEnd(ctx context.Context) (int64, error) {
 	if w.onCaughtUp == nil {
 		return -1, nil
 	}
-	feed, err := w.c.changesPage(ctx, w.cursor, 1)
+	feed, stale, err := w.c.changesReply(ctx, w.cursor, 1)
 	if err != nil {
 		return 0, err
+	}
+	if stale {
+		// Served from the daemon's memory while its source is down: it
+		// cannot say what is after the cursor, so the backlog is not
+		// known to be applied. End the stream; the loop reconnects.
+		return 0, flagcache.Unavailable(errors.New("client: the daemon's change feed is stale (its source is unreachable)"))
 	}
 	if len(feed.Changes) == 0 {
 		return w.cursor, nil // caught up already

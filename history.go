@@ -152,6 +152,35 @@ func VersionOf(id ID, history []HistoryEntry, version int64) (*Stored, error) {
 	return nil, VersionNotFound(id, version, WhyNotKept)
 }
 
+// RetainedHistory is a HistoryReader over a store's read of a flag's
+// whole retained history, newest first: History and GetVersion check
+// their arguments, read it, and answer with HistoryPageOf and VersionOf.
+type RetainedHistory func(ctx context.Context, id ID) ([]HistoryEntry, error)
+
+// History implements HistoryReader.
+func (r RetainedHistory) History(ctx context.Context, id ID, before int64, limit int) (*HistoryPage, error) {
+	if err := CheckHistoryPage(before, limit); err != nil {
+		return nil, err
+	}
+	h, err := r(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return HistoryPageOf(h, before, limit)
+}
+
+// GetVersion implements HistoryReader.
+func (r RetainedHistory) GetVersion(ctx context.Context, id ID, version int64) (*Stored, error) {
+	if err := CheckVersionNumber(version); err != nil {
+		return nil, err
+	}
+	h, err := r(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return VersionOf(id, h, version)
+}
+
 // VersionNotFound is the error of a GetVersion that finds no definition:
 // it matches ErrNotFound and names the version.
 func VersionNotFound(id ID, version int64, why string) error {

@@ -118,24 +118,10 @@ func (s *Store) unrecorded(ctx context.Context, id flagcache.ID) ([]flagcache.Hi
 
 // History implements flagcache.HistoryReader.
 func (s *Store) History(ctx context.Context, id flagcache.ID, before int64, limit int) (*flagcache.HistoryPage, error) {
-	if err := flagcache.CheckHistoryPage(before, limit); err != nil {
-		return nil, err
-	}
-	h, err := s.retained(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return flagcache.HistoryPageOf(h, before, limit)
+	return flagcache.RetainedHistory(s.retained).History(ctx, id, before, limit)
 }
 
 // GetVersion implements flagcache.HistoryReader.
 func (s *Store) GetVersion(ctx context.Context, id flagcache.ID, version int64) (*flagcache.Stored, error) {
-	if err := flagcache.CheckVersionNumber(version); err != nil {
-		return nil, err
-	}
-	h, err := s.retained(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return flagcache.VersionOf(id, h, version)
+	return flagcache.RetainedHistory(s.retained).GetVersion(ctx, id, version)
 }

@@ -51,7 +51,11 @@ type CollectionReader interface {
 	ReadCount(ctx context.Context, q Query) (Collection, error)
 	// ReadModifiedSince is ModifiedSincePage.
 	ReadModifiedSince(ctx context.Context, since time.Time, afterID ID, limit int) (Collection, error)
-	// ReadChanges is Changes.
+	// ReadChanges is Changes. Unlike the others, its result is not fixed
+	// by its Revision (the source drops tombstones past its retention by
+	// time, and a cursor below them expires), so it is read from the
+	// source while the source answers and from memory only while it does
+	// not.
 	ReadChanges(ctx context.Context, after int64, limit int) (Collection, error)
 	// ReadMany is GetMany.
 	ReadMany(ctx context.Context, ids []ID) (Collection, error)
@@ -59,6 +63,7 @@ type CollectionReader interface {
 	// answered at now without asking the source: ok is false when there is
 	// none (no baseline yet, or writes past it are known but not applied);
 	// stale is true when the source is unreachable. A result whose
-	// Revision it returns with ok is unchanged.
+	// Revision it returns with ok is unchanged (a change-feed page aside:
+	// see ReadChanges).
 	CollectionRevision() (revision int64, ok, stale bool)
 }

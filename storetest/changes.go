@@ -263,3 +263,31 @@ func testChangesRetention(t *testing.T, s flagcache.Store) {
 		t.Errorf("Compact with cancelled context: got %v", err)
 	}
 }
+
+// Tombstones leave the feed by time, with no write (retention, or a
+// compaction run by another node): a cursor the store answered a moment
+// ago expires at the same revision, and the store must say so rather than
+// repeat the page it answered before.
+func testChangesRetentionOnPeer(t *testing.T, s flagcache.Store, p Peer) {
+	c, ok := p.Store.(flagcache.Compactor)
+	if !ok {
+		t.Skip("the peer does not implement flagcache.Compactor")
+	}
+	a := mustCreate(t, s, flag("a", "A"))
+	del := mustDelete(t, s, "a", 1)
+	b := mustCreate(t, s, flag("b", "B"))
+	if got := summarize(t, mustChanges(t, s, a.Revision, 0)); len(got) != 2 {
+		t.Fatalf("changes after %d before compaction: %+v, want the delete and b", a.Revision, got)
+	}
+	if err := c.Compact(ctxFor(t), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Changes(ctxFor(t), a.Revision, 0)
+	if !errors.Is(err, flagcache.ErrResyncNeeded) {
+		t.Errorf("cursor %d below the tombstone %d another node compacted: got %v, want ErrResyncNeeded", a.Revision, del.Revision, err)
+	}
+	want := []change{{b.Revision, flagcache.OpUpsert, "b", 1}}
+	if got := summarize(t, mustChanges(t, s, 0, 0)); !equalChanges(got, want) {
+		t.Errorf("full sync after the compaction: got %+v, want %+v", got, want)
+	}
+}

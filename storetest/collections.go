@@ -24,6 +24,7 @@ var collectionCases = []testCase{
 var peerCases = []peerCase{
 	{"Collections/WriteOnAnotherNode", testCollectionsWriteOnPeer},
 	{"Collections/ConcurrentWritesOnTwoNodes", testCollectionsConcurrentOnPeer},
+	{"Changes/RetentionOnAnotherNode", testChangesRetentionOnPeer},
 }
 
 // Peer is another node over the storage of the store under test (a

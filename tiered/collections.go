@@ -102,11 +102,18 @@ func (s *Store) ReadModifiedSince(ctx context.Context, since time.Time, afterID 
 }
 
 // ReadChanges implements flagcache.CollectionReader. A page carries the
-// source's revision itself.
+// source's revision itself. It is read from the source whenever the source
+// answers, and from memory only while it does not (marked stale): a page's
+// content is not fixed by the revision, since the source drops tombstones
+// past its retention by time, with no write — a cursor valid at R a
+// minute ago may get ErrResyncNeeded at the same R now, and a page cached
+// at R would hide that (and any write the source holds past a revision
+// this sidecar wrongly thinks current) from a client deciding it has
+// caught up.
 func (s *Store) ReadChanges(ctx context.Context, after int64, limit int) (flagcache.Collection, error) {
 	key := strconv.AppendInt([]byte{'F'}, after, 10)
 	key = strconv.AppendInt(append(key, '|'), int64(limit), 10)
-	return s.collect(ctx, key, 1, func(ctx context.Context) (flagcache.Collection, error) {
+	return s.collectFrom(ctx, key, 1, true, func(ctx context.Context) (flagcache.Collection, error) {
 		feed, err := s.source.Changes(ctx, after, limit)
 		return flagcache.Collection{Feed: feed}, err
 	})
@@ -159,13 +166,19 @@ func (s *Store) modifiedPageFromMemory(ctx context.Context, since time.Time, aft
 // is exactly at the applied revision. With the source unreachable, a
 // result cached at the applied revision is served stale.
 func (s *Store) collect(ctx context.Context, key []byte, attempts int, read func(context.Context) (flagcache.Collection, error)) (flagcache.Collection, error) {
+	return s.collectFrom(ctx, key, attempts, false, read)
+}
+
+// collectFrom is collect; with sourceFirst, a cached result is served only
+// while the source is down (stale), never in place of asking it.
+func (s *Store) collectFrom(ctx context.Context, key []byte, attempts int, sourceFirst bool, read func(context.Context) (flagcache.Collection, error)) (flagcache.Collection, error) {
 	if err := ctx.Err(); err != nil {
 		return flagcache.Collection{}, err
 	}
 	stamp, current := s.revisionState()
 	down := s.sourceDown.Load()
 	current = current && !down
-	if current {
+	if current && !sourceFirst {
 		if c, ok := s.colls.get(key, stamp); ok {
 			return c, nil
 		}

@@ -149,6 +149,7 @@ func (h *nemHistory) earlier(r nemRead) string {
 type freshness struct {
 	checked      int           // reads in a checked window
 	staleAfter   []string      // stale reads after the window: must be none
+	firstStale   time.Duration // when the first of them started
 	staleWithin  int           // stale reads during a fault or its window (allowed)
 	lastStale    time.Duration // latest stale read after a heal, measured from the heal
 	errorsAfter  int           // failed reads in a checked window
@@ -190,6 +191,9 @@ func (h *nemHistory) checkFreshness(w, lag, end time.Duration) freshness {
 			f.lastStale = r.start - healed
 		}
 		if checked {
+			if len(f.staleAfter) == 0 || r.start < f.firstStale {
+				f.firstStale = r.start
+			}
 			f.staleAfter = append(f.staleAfter, fmt.Sprintf("%s via %s at %v (%v after the heal): %s",
 				r.id, r.endpoint, r.start.Round(time.Millisecond), (r.start-healed).Round(time.Millisecond), why))
 		} else {

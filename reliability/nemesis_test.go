@@ -54,6 +54,7 @@ func TestNemesis(t *testing.T) {
 		h.source(id, 0, 1, true, "create")
 	}
 	l := startNemLoad(r, h, seed, 6)
+	tr := startNemTrace(r, h)
 	n := &nemesis{r: r, h: h, rng: rand.New(rand.NewPCG(seed, seed^0x6e656d)), injected: map[string]int{}}
 	episodes := n.run(duration)
 	l.stop()
@@ -62,6 +63,7 @@ func TestNemesis(t *testing.T) {
 	time.Sleep(nemWindow)
 	n.sweep()
 	end := h.now()
+	tr.close()
 	fresh := h.checkFreshness(nemWindow, nemLag, end)
 	lin, took, pruned := checkLinearizable(t, h.ops, scaled(60*time.Second, 180*time.Second))
 	for i, s := range fresh.staleAfter {
@@ -77,6 +79,12 @@ func TestNemesis(t *testing.T) {
 			break
 		}
 		t.Errorf("version went back: %s", b)
+	}
+	if len(fresh.staleAfter) > 0 {
+		t.Logf("the trace from 2 s before the first stale read after the window (at %v) to 1 s after it:", fresh.firstStale.Round(time.Millisecond))
+		for _, line := range tr.around(fresh.firstStale-2*time.Second, fresh.firstStale+time.Second) {
+			t.Log(line)
+		}
 	}
 	if t.Failed() {
 		t.Logf("replay with FLAGCACHE_NEMESIS_SEED=%d", seed)

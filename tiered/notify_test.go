@@ -19,6 +19,7 @@ type notifyingSource struct {
 	*memstore.Store
 	revs     chan int64
 	open     chan struct{}
+	lose     chan struct{} // ends an open listen as a lost connection
 	failures atomic.Int64
 	listens  atomic.Int64
 }
@@ -26,7 +27,7 @@ type notifyingSource struct {
 var _ tiered.RevisionWatcher = (*notifyingSource)(nil)
 
 func newNotifyingSource(failures int64) *notifyingSource {
-	n := &notifyingSource{Store: memstore.New(memstore.Options{}), revs: make(chan int64), open: make(chan struct{})}
+	n := &notifyingSource{Store: memstore.New(memstore.Options{}), revs: make(chan int64), open: make(chan struct{}), lose: make(chan struct{})}
 	n.failures.Store(failures)
 	if failures == 0 {
 		close(n.open)
@@ -55,6 +56,8 @@ func (n *notifyingSource) WatchRevisions(ctx context.Context, notify func(int64)
 			return ctx.Err()
 		case rev := <-n.revs:
 			notify(rev)
+		case <-n.lose:
+			return errors.New("listening connection lost")
 		}
 	}
 }
@@ -120,4 +123,36 @@ func TestSourceNotificationsRetried(t *testing.T) {
 func waitStarted(t *testing.T, n *node) {
 	t.Helper()
 	eventually(t, "the first repair", func() bool { return n.Stats().Resyncs > 0 })
+}
+
+// While the store is not listening to the source's notifications — before
+// the first listen works, and from a lost connection until it listens
+// again — a plain SQL write would go unheard, so the store does not call
+// its applied revision current (collections are then not answered from
+// memory as the source's answer); listening again makes it current.
+func TestNotListeningIsNotCurrent(t *testing.T) {
+	src := newNotifyingSource(1 << 40) // every listen fails
+	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: -1}})
+	if _, err := n.Create(ctx(t), mustFlag(t, "a")); err != nil {
+		t.Fatal(err)
+	}
+	waitStarted(t, n)
+	eventually(t, "a few listens", func() bool { return src.listens.Load() >= 2 })
+	if st := n.Stats(); st.Current {
+		t.Fatalf("current while it never listened: %+v", st)
+	}
+	src.failures.Store(0)
+	close(src.open)
+	eventually(t, "current once listening", func() bool { return n.Stats().Current })
+
+	src.failures.Store(1 << 40) // the listens after the loss fail
+	src.lose <- struct{}{}
+	eventually(t, "not current after the listen was lost", func() bool { return !n.Stats().Current })
+	listens := src.listens.Load()
+	eventually(t, "listening again tried", func() bool { return src.listens.Load() > listens+1 })
+	if st := n.Stats(); st.Current {
+		t.Fatalf("current while not listening: %+v", st)
+	}
+	src.failures.Store(0)
+	eventually(t, "current once listening again", func() bool { return n.Stats().Current })
 }

@@ -26,6 +26,9 @@ type syncer struct {
 	sourceRev   atomic.Int64 // the newest revision heard of; -1 none
 	redisBehind atomic.Bool  // redisSince >= 0
 	subscribed  atomic.Bool  // the invalidation subscription was confirmed
+	// deaf: the source notifies commits (a RevisionWatcher) and is not
+	// being listened to, so writes nobody announces go unheard.
+	deaf atomic.Bool
 
 	mu         sync.Mutex
 	applied    int64 // every revision ≤ applied is reflected locally; -1 unknown
@@ -60,9 +63,15 @@ const (
 	// report it.
 	syncFailing = 3
 	// Bounds of the pause between attempts to subscribe, or to listen to
-	// the source's notifications, again.
-	retryMinBackoff = 100 * time.Millisecond
-	retryMaxBackoff = 10 * time.Second
+	// the source's notifications, again. Listening is retried at least
+	// once a second: the notifications are what tells a sidecar of plain
+	// SQL writes (and of every write while pub/sub is down), so after
+	// the source comes back a sidecar must hear it within the 1 s a
+	// foreign write is promised in, not after a backoff grown during a
+	// long outage.
+	retryMinBackoff  = 100 * time.Millisecond
+	retryMaxBackoff  = 10 * time.Second
+	listenMaxBackoff = time.Second
 	// subscribeTimeout bounds one attempt to subscribe.
 	subscribeTimeout = 5 * time.Second
 )
@@ -93,6 +102,7 @@ func (sy *syncer) start() {
 	bg, cancelBg := context.WithCancel(context.Background())
 	sy.cancel = cancelBg
 	if w, ok := sy.s.source.(RevisionWatcher); ok {
+		sy.deaf.Store(true)
 		sy.wg.Add(1)
 		go sy.watchSource(bg, w)
 	}
@@ -120,12 +130,13 @@ func (sy *syncer) close() error {
 
 // revisionState returns the applied revision and whether it is current:
 // a baseline is known, no gap is open (none reported since the last
-// successful repair began, no revision heard past the applied one), and
-// repairs are not failing.
+// successful repair began, no revision heard past the applied one),
+// repairs are not failing, and the source's notifications, if it has
+// them, are being listened to.
 func (sy *syncer) revisionState() (applied int64, current bool) {
 	sy.mu.Lock()
 	defer sy.mu.Unlock()
-	current = sy.applied >= 0 && sy.gaps == sy.repaired && sy.failures == 0 && sy.sourceRev.Load() <= sy.applied
+	current = sy.applied >= 0 && sy.gaps == sy.repaired && sy.failures == 0 && sy.sourceRev.Load() <= sy.applied && !sy.deaf.Load()
 	return sy.applied, current
 }
 
@@ -522,10 +533,31 @@ func (sy *syncer) redisAnswered() {
 
 // watchSource listens to the source's commit notifications until ctx
 // ends, listening again with jittered backoff when the connection is lost.
+//
+// While it is not listening (deaf), writes nobody else announces (plain
+// SQL) go unheard, so the applied revision is not current: from the start,
+// or from a loss, until a repair that begins after listening (re)started.
+// The first notification of every listen (the source's revision as it
+// starts) reports a gap, which starts that repair.
 func (sy *syncer) watchSource(ctx context.Context, w RevisionWatcher) {
 	defer sy.wg.Done()
-	sy.keepTrying(ctx, "source notifications lost", func(ctx context.Context) error {
-		if err := w.WatchRevisions(ctx, sy.sourceRevision); err != nil {
+	sy.keepTrying(ctx, "source notifications lost", listenMaxBackoff, func(ctx context.Context) error {
+		listening := false
+		err := w.WatchRevisions(ctx, func(rev int64) {
+			if !listening {
+				listening = true
+				sy.heard(rev)
+				sy.gap() // before deaf clears: current only after a repair from here
+				sy.deaf.Store(false)
+				return
+			}
+			sy.sourceRevision(rev)
+		})
+		sy.deaf.Store(true)
+		if ctx.Err() != nil {
+			return err
+		}
+		if err != nil {
 			return err
 		}
 		return errors.New("tiered: the source stopped notifying")
@@ -574,7 +606,7 @@ func (sy *syncer) startSubscription(ctx context.Context) {
 	sy.wg.Add(1)
 	go func() {
 		defer sy.wg.Done()
-		sy.keepTrying(ctx, "subscribing to invalidations failed", func(ctx context.Context) error {
+		sy.keepTrying(ctx, "subscribing to invalidations failed", retryMaxBackoff, func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
 			defer cancel()
 			return sy.subscribe(ctx)
@@ -610,10 +642,10 @@ func (sy *syncer) subscribe(ctx context.Context) error {
 
 // keepTrying calls attempt until it returns nil or ctx ends, pausing
 // between failures with full jitter (so sidecars that lost the same server
-// do not return in step), from retryMinBackoff doubling to
-// retryMaxBackoff; an attempt that lasted longer than that (it worked a
-// while) starts the pauses again from the minimum.
-func (sy *syncer) keepTrying(ctx context.Context, what string, attempt func(context.Context) error) {
+// do not return in step), from retryMinBackoff doubling to maxBackoff;
+// an attempt that lasted longer than that (it worked a while) starts the
+// pauses again from the minimum.
+func (sy *syncer) keepTrying(ctx context.Context, what string, maxBackoff time.Duration, attempt func(context.Context) error) {
 	backoff := retryMinBackoff
 	for {
 		started := time.Now()
@@ -621,7 +653,7 @@ func (sy *syncer) keepTrying(ctx context.Context, what string, attempt func(cont
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		if time.Since(started) > retryMaxBackoff {
+		if time.Since(started) > maxBackoff {
 			backoff = retryMinBackoff
 		}
 		pause := rand.N(backoff) + time.Millisecond
@@ -633,7 +665,7 @@ func (sy *syncer) keepTrying(ctx context.Context, what string, attempt func(cont
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, retryMaxBackoff)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

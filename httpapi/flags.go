@@ -11,12 +11,18 @@ import (
 	"github.com/flagcache/flagcache/wire"
 )
 
-// getFlag serves GET and HEAD /v1/flags/{id}.
+// getFlag serves GET and HEAD /v1/flags/{id} routed by the mux.
 func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
+	return h.writeFlag(w, r, id)
+}
+
+// writeFlag answers a GET or HEAD of flag id (valid), on both paths: the
+// mux's getFlag and the fast path ahead of it (Handler.ServeHTTP).
+func (h *Handler) writeFlag(w http.ResponseWriter, r *http.Request, id flagcache.ID) error {
 	flag, err := h.read(r.Context(), id)
 	if err != nil {
 		return flagError(id, err)

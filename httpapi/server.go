@@ -137,9 +137,15 @@ type Handler struct {
 	metrics *instruments
 	tracer  trace.Tracer // nil without Options.TracerProvider
 	mux     *http.ServeMux
-	noRoute http.Handler // the 404 of paths no route serves
-	writes  broadcaster  // wakes the watch poller: see Notify
-	hub     *watchHub    // the one poller of the watch streams
+	// getEndpoint is the route GET /v1/flags/{id} of the fast path (the
+	// mux has its own; both record the same metric); fast says whether
+	// ServeHTTP serves it ahead of the mux (fastGetID): true unless
+	// tracing is on (tests turn it off to compare the two paths).
+	getEndpoint *endpoint
+	fast        bool
+	noRoute     http.Handler // the 404 of paths no route serves
+	writes      broadcaster  // wakes the watch poller: see Notify
+	hub         *watchHub    // the one poller of the watch streams
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -173,6 +179,7 @@ func NewHandler(store flagcache.Store, opts Options) (*Handler, error) {
 		h.tracer = opts.TracerProvider.Tracer("github.com/flagcache/flagcache/httpapi")
 	}
 	h.routes()
+	h.fast = h.tracer == nil
 	return h, nil
 }
 
@@ -210,6 +217,7 @@ type route struct {
 }
 
 func (h *Handler) routes() {
+	h.getEndpoint = h.endpoint("/v1/flags/{id}", ScopeRead, h.getFlag)
 	h.path("/v1/flags/{id}",
 		route{http.MethodGet, ScopeRead, h.getFlag},
 		route{http.MethodPut, ScopeWrite, h.putFlag},
@@ -260,54 +268,93 @@ func (h *Handler) path(path string, routes ...route) {
 	}))
 }
 
-// wrap runs fn for route after the auth check, maps its error, records
-// metrics and logs the request. What does not depend on the request (the
-// route's metric attributes, whether it is the watch stream, whether it
-// writes) is settled here, once per route, not per request.
+// wrap returns the handler of route: fn after the auth check, its error
+// mapped, the request measured and logged (see endpoint.serve).
 func (h *Handler) wrap(route string, scope Scope, fn handlerFunc) http.Handler {
-	metrics := h.metrics.route(route)
-	stream := route == watchRoute
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		info := infoOf(r.Context())
-		var sw *statusWriter
-		if info != nil && info.sw.ResponseWriter == nil {
-			sw = &info.sw
-			sw.ResponseWriter = w
-		} else {
-			sw = &statusWriter{ResponseWriter: w}
+	return h.endpoint(route, scope, fn)
+}
+
+// endpoint settles what does not depend on the request (the route's
+// metric attributes, whether it is the watch stream) once per route, not
+// per request.
+func (h *Handler) endpoint(route string, scope Scope, fn handlerFunc) *endpoint {
+	return &endpoint{h: h, route: route, scope: scope, metrics: h.metrics.route(route), stream: route == watchRoute, fn: fn}
+}
+
+// endpoint is one route as the mux serves it, and as the GET fast path
+// (fastGetID) serves GET /v1/flags/{id} without the mux.
+type endpoint struct {
+	h       *Handler
+	route   string
+	scope   Scope
+	metrics *routeInstruments
+	stream  bool
+	fn      handlerFunc
+}
+
+// ServeHTTP serves a request the mux routed: its context is the
+// requestInfo ServeHTTP made.
+func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.serve(w, r, infoOf(r.Context()), e.fn)
+}
+
+// serve runs fn after the auth check, maps its error, records metrics and
+// logs the request. info is the request's (nil for a request that did not
+// come through Handler.ServeHTTP). r's context is info, except on the fast
+// path, which derives no request for a hit: a request is derived with
+// info as its context where something reads it (an error, a write's
+// actor, a trace).
+func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, info *requestInfo, fn handlerFunc) {
+	h := e.h
+	start := time.Now()
+	var sw *statusWriter
+	if info != nil && info.sw.ResponseWriter == nil {
+		sw = &info.sw
+		sw.ResponseWriter = w
+	} else {
+		sw = &statusWriter{ResponseWriter: w}
+	}
+	if h.tracer != nil {
+		r = withInfo(r, info)
+		var span trace.Span
+		r, span = h.startSpan(r, e.route)
+		defer func() { endSpan(span, sw.code()) }()
+	}
+	token, err := h.auth.check(sw, r, e.scope)
+	if err == nil {
+		if info != nil {
+			info.token = token
 		}
-		if h.tracer != nil {
-			var span trace.Span
-			r, span = h.startSpan(r, route)
-			defer func() { endSpan(span, sw.code()) }()
+		if e.scope == ScopeWrite {
+			r = h.auth.withActor(sw, withInfo(r, info), token) // only writes record an actor
 		}
-		token, err := h.auth.check(sw, r, scope)
-		if err == nil {
-			if info != nil {
-				info.token = token
-			}
-			if scope == ScopeWrite {
-				r = h.auth.withActor(sw, r, token) // only writes record an actor
-			}
-			if stream {
-				defer h.metrics.openStream(r.Context())()
-			}
-			err = fn(sw, r)
+		if e.stream {
+			defer h.metrics.openStream(r.Context())()
 		}
-		if err != nil {
-			h.writeError(sw, r, err)
-		}
-		elapsed := time.Since(start)
-		if !stream || sw.code() != http.StatusOK { // a stream's lifetime is no latency
-			metrics.record(h.metricsContext(r), r.Method, sw.code(), elapsed)
-		}
-		if h.log.Enabled(r.Context(), slog.LevelDebug) {
-			logger(r.Context(), h.log).LogAttrs(r.Context(), slog.LevelDebug, "request",
-				slog.String("method", r.Method), slog.String("route", route),
-				slog.Int("status", sw.code()), slog.String("duration", elapsed.String()))
-		}
-	})
+		err = fn(sw, r)
+	}
+	if err != nil {
+		h.writeError(sw, withInfo(r, info), err)
+	}
+	elapsed := time.Since(start)
+	if !e.stream || sw.code() != http.StatusOK { // a stream's lifetime is no latency
+		e.metrics.record(h.metricsContext(r), r.Method, sw.code(), elapsed)
+	}
+	if h.log.Enabled(r.Context(), slog.LevelDebug) {
+		r = withInfo(r, info)
+		logger(r.Context(), h.log).LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("route", e.route),
+			slog.Int("status", sw.code()), slog.String("duration", elapsed.String()))
+	}
+}
+
+// withInfo returns r with info as its context, r itself when it has it
+// already (or info is nil).
+func withInfo(r *http.Request, info *requestInfo) *http.Request {
+	if info == nil || infoOf(r.Context()) == info {
+		return r
+	}
+	return r.WithContext(info)
 }
 
 // metricsContext is the context a request's measurement is recorded with:
@@ -345,6 +392,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &requestInfo{Context: r.Context(), id: requestID(r.Header[wire.RequestIDHeader]), token: -1}
 	info.header[0] = info.id
 	w.Header()[wire.RequestIDHeader] = info.header[:1:1]
+	if h.fast {
+		if id, ok := fastGetID(r); ok {
+			h.getEndpoint.serve(w, r, info, func(w http.ResponseWriter, r *http.Request) error {
+				return h.writeFlag(w, r, id)
+			})
+			return
+		}
+	}
 	r = r.WithContext(info)
 	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
 		// The mux would answer a redirect to the cleaned path with an HTML
@@ -353,6 +408,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// fastGetID returns the id of a GET or HEAD of /v1/flags/{id} that the
+// fast path serves as the mux would route it: the path is that prefix and
+// a valid id, unescaped (a valid id has no "/" and does not begin with
+// ".", so the path is clean). Anything else goes to the mux, as does
+// every request when tracing is on.
+func fastGetID(r *http.Request) (flagcache.ID, bool) {
+	const prefix = "/v1/flags/"
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || r.URL.RawPath != "" ||
+		!strings.HasPrefix(r.URL.Path, prefix) {
+		return "", false
+	}
+	id := flagcache.ID(r.URL.Path[len(prefix):])
+	return id, id.Validate() == nil
 }
 
 // cleanPath is the canonical form of a path as http.ServeMux makes it: one

@@ -136,6 +136,22 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, s *Store) *ob
 	single("flagcache.repair.failures", "Repairs from the change feed that failed.", &o.repairFailures)
 	single("flagcache.source.notifications", "Source commit notifications that started a repair.", &o.notified)
 	single("flagcache.redis.repaired", "Writes re-applied to Redis after it missed them.", &o.redisRepaired)
+	single("flagcache.snapshot.writes", "Snapshots of the cache written to local disk.", &o.snapshotWrites)
+	if _, err := m.Int64ObservableGauge("flagcache.snapshot.loaded", metric.WithDescription("Flags loaded from the on-disk snapshot at start (served stale until the source answers)."),
+		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {
+			obs.Observe(o.snapshotLoaded.Load())
+			return nil
+		})); err != nil {
+		otel.Handle(err)
+	}
+	if _, err := m.Int64ObservableGauge("flagcache.revision.current", metric.WithDescription("1 while the applied revision is current: no gap open, repairs not failing, the source's notifications heard."),
+		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {
+			_, current := s.revisionState()
+			obs.Observe(map[bool]int64{true: 1}[current])
+			return nil
+		})); err != nil {
+		otel.Handle(err)
+	}
 	_, err := m.Int64ObservableGauge("flagcache.lru.entries", metric.WithDescription("Flags in the LRU."),
 		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {
 			obs.Observe(int64(s.lru.Len()))

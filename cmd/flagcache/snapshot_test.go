@@ -30,4 +30,5 @@ func TestRestartWithEverythingDownServesSnapshot(t *testing.T) {
 	if r := restarted.do(t, "GET", "/v1/flags/never-held", ""); r.status != 503 {
 		t.Errorf("a flag the snapshot does not hold: %d %s, want 503", r.status, r.body)
 	}
+	restarted.waitMetrics(t, `flagcache_snapshot_loaded 1`, `flagcache_revision_current 0`)
 }

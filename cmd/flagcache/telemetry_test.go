@@ -73,6 +73,9 @@ func TestDaemonMetrics(t *testing.T) {
 		`flagcache_revision_applied 1`,
 		`flagcache_revision_source 1`,
 		`flagcache_revision_lag 0`,
+		`flagcache_revision_current 1`,
+		`flagcache_snapshot_loaded 0`,
+		`flagcache_snapshot_writes_total 0`,
 		`http_server_request_duration_seconds_count\{http_request_method="POST",http_response_status_code="201",http_route="/v1/flags"\} 1`,
 	)
 	if strings.Contains(body, "flagcache_http_requests_total") {

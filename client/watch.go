@@ -30,6 +30,10 @@ type Event struct {
 	// Revision is the store-wide revision of the write. For OpResync it
 	// is the revision the stream continues after.
 	Revision int64
+	// Actor is who made the write, as the daemon recorded it (see
+	// flagcache.WithActor; "sql:<role>" for a plain SQL writer), when
+	// the store keeps it; empty otherwise.
+	Actor string
 }
 
 // OpResync is the Op of an Event that says the stream's cursor expired
@@ -404,7 +408,7 @@ func parseEvent(name, id, data string) (Event, bool, error) {
 	if err := json.Unmarshal([]byte(data), &body); err != nil {
 		return Event{}, false, flagcache.Unavailable(fmt.Errorf("client: a watch event that does not decode: %w", err))
 	}
-	ev := Event{Op: flagcache.Op(name), ID: body.ID, Version: body.Version, Revision: body.Revision}
+	ev := Event{Op: flagcache.Op(name), ID: body.ID, Version: body.Version, Revision: body.Revision, Actor: body.Actor}
 	if rev, err := strconv.ParseInt(id, 10, 64); err == nil && ev.Revision == 0 {
 		ev.Revision = rev
 	}

@@ -40,7 +40,7 @@ func TestWatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []client.Event{{Op: flagcache.OpUpsert, ID: "a", Version: 1, Revision: 1}, {Op: flagcache.OpUpsert, ID: "b", Version: 1, Revision: 2}} {
+		for _, want := range []client.Event{{Op: flagcache.OpUpsert, ID: "a", Version: 1, Revision: 1, Actor: "anonymous"}, {Op: flagcache.OpUpsert, ID: "b", Version: 1, Revision: 2, Actor: "anonymous"}} {
 			if got := next(t, events); got != want {
 				t.Fatalf("got %+v, want %+v", got, want)
 			}
@@ -52,11 +52,11 @@ func TestWatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		del, err := c.Delete(ctx, "a", a.Version)
+		del, err := c.Delete(flagcache.WithActor(ctx, "alice"), "a", a.Version)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := client.Event{Op: flagcache.OpDelete, ID: "a", Version: del.Version, Revision: del.Revision}
+		want := client.Event{Op: flagcache.OpDelete, ID: "a", Version: del.Version, Revision: del.Revision, Actor: "alice"}
 		if got := next(t, events); got != want {
 			t.Fatalf("got %+v, want %+v", got, want)
 		}

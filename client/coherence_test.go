@@ -155,6 +155,7 @@ type faultyDaemon struct {
 	next                 http.Handler
 	failWatch, failReads atomic.Bool
 	behind               atomic.Pointer[string]
+	behindBatch          atomic.Pointer[string] // the same for POST /v1/flags:batchGet
 	// quietWatch: streams open and stay silent (the daemon's feed reads
 	// fail); staleChanges: GET /v1/changes answers this body marked
 	// stale (served from the daemon's memory while its source is down).
@@ -176,6 +177,9 @@ func (f *faultyDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/v1/watch" && f.failWatch.Load():
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, ": watching\n\nevent: error\ndata: {\"error\":{\"code\":\"unavailable\",\"message\":\"source unreachable\"}}\n\n")
+	case r.URL.Path == "/v1/flags:batchGet" && f.behindBatch.Load() != nil:
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, *f.behindBatch.Load())
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/flags/") && f.behind.Load() != nil:
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, *f.behind.Load())
@@ -259,7 +263,8 @@ func TestLocalCacheMonotonicWhileStreamFails(t *testing.T) {
 
 // A daemon whose own cache lags the feed may answer a read with a copy
 // older than one the client already holds and served: while the stream
-// is down the client then serves its newer copy, not the daemon's.
+// is down the client then serves its newer copy, not the daemon's — from
+// Get and from GetMany.
 func TestLocalCacheMonotonicWhenDaemonBehind(t *testing.T) {
 	r := startFaultyRig(t)
 	ctx := ctxFor(t)
@@ -271,6 +276,15 @@ func TestLocalCacheMonotonicWhenDaemonBehind(t *testing.T) {
 	res.Body.Close()
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET /v1/flags/f: %d, %v", res.StatusCode, err)
+	}
+	res, err = http.Post(r.px.URL()+"/v1/flags:batchGet", "application/json", strings.NewReader(`{"ids":["f"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1Batch, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/flags:batchGet: %d, %v", res.StatusCode, err)
 	}
 	if _, err := r.reader.Update(ctx, r.def, 1); err != nil {
 		t.Fatal(err)
@@ -285,6 +299,12 @@ func TestLocalCacheMonotonicWhenDaemonBehind(t *testing.T) {
 	hit, err := r.reader.GetHit(ctx, "f")
 	if err != nil || hit.Stored.Version != 2 {
 		t.Fatalf("read from a daemon behind: %+v from %s, %v; want version 2", hit.Stored, hit.Tier, err)
+	}
+	batch := string(v1Batch)
+	r.daemon.behindBatch.Store(&batch)
+	found, err := r.reader.GetMany(ctx, []flagcache.ID{"f"})
+	if err != nil || found["f"] == nil || found["f"].Version != 2 {
+		t.Fatalf("GetMany from a daemon behind: %+v, %v; want version 2", found["f"], err)
 	}
 }
 

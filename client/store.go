@@ -118,11 +118,19 @@ func (c *Client) GetMany(ctx context.Context, ids []flagcache.ID) (map[flagcache
 	}
 	for _, id := range ask {
 		s := found[id]
-		if s != nil {
-			out[id] = s
-		}
 		if c.cache != nil {
 			c.cache.install(fill, id, entryOf(s))
+			if s != nil {
+				// The daemon's own cache may lag the feed this client's
+				// watch reads: a copy newer than its answer wins, so
+				// reads through one client do not go back (as in Get).
+				if e, ok := c.cache.newer(id, s.Version); ok {
+					s = e.stored
+				}
+			}
+		}
+		if s != nil {
+			out[id] = s
 		}
 	}
 	return out, nil

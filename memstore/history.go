@@ -3,28 +3,44 @@ package memstore
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/flagcache/flagcache"
 )
 
-// record appends e to the history of id and drops what the retention no
+// record appends v to the history of id and drops what the retention no
 // longer keeps. s.mu must be held.
-func (s *Store) record(id flagcache.ID, e flagcache.HistoryEntry) {
-	h := append(s.history[id], e)
-	slices.Reverse(h)
-	h = s.keep.Retain(h, e.At)
-	slices.Reverse(h)
-	s.history[id] = slices.Clip(h)
+func (s *Store) record(id flagcache.ID, v version) {
+	s.history[id] = slices.Clip(s.retain(append(s.history[id], v), v.At))
+}
+
+// retain returns the versions of h (oldest first) that the retention
+// keeps at now, in place.
+func (s *Store) retain(h []version, now time.Time) []version {
+	out := h[:0]
+	for i, v := range h {
+		if s.keep.Keeps(len(h)-1-i, v.At, now) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // retained returns the history of id that the retention keeps now, newest
-// first, or nil if id was never written.
+// first, decoded, or nil if id was never written.
 func (s *Store) retained(id flagcache.ID) []flagcache.HistoryEntry {
 	s.mu.RLock()
-	h := slices.Clone(s.history[id])
+	h := s.retain(slices.Clone(s.history[id]), s.now())
 	s.mu.RUnlock()
-	slices.Reverse(h)
-	return s.keep.Retain(h, s.now())
+	out := make([]flagcache.HistoryEntry, len(h))
+	for i, v := range h {
+		e := v.HistoryEntry
+		if v.raw != nil {
+			e.Definition = flagcache.DecodeStored(id, v.raw, v.Version, v.Revision).Definition
+		}
+		out[len(h)-1-i] = e
+	}
+	return out
 }
 
 // History implements flagcache.HistoryReader.
@@ -42,11 +58,7 @@ func (s *Store) History(ctx context.Context, id flagcache.ID, before int64, limi
 	if len(h) == 0 {
 		return nil, flagcache.ErrNotFound
 	}
-	page := flagcache.PageHistory(h, before, limit)
-	for i := range page.Versions {
-		page.Versions[i].Definition = page.Versions[i].Definition.Clone()
-	}
-	return page, nil
+	return flagcache.PageHistory(h, before, limit), nil
 }
 
 // GetVersion implements flagcache.HistoryReader.
@@ -62,7 +74,6 @@ func (s *Store) GetVersion(ctx context.Context, id flagcache.ID, version int64) 
 	}
 	for _, e := range s.retained(id) {
 		if e.Version == version {
-			e.Definition = e.Definition.Clone()
 			return e.StoredVersion(id)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/memstore"
 	"github.com/flagcache/flagcache/tiered"
 )
@@ -155,4 +156,59 @@ func TestNotListeningIsNotCurrent(t *testing.T) {
 	}
 	src.failures.Store(0)
 	eventually(t, "current once listening again", func() bool { return n.Stats().Current })
+}
+
+// stuckSource is a notifyingSource whose change-feed reads, while stuck is
+// set, hang until their context ends — as a call on a connection a black
+// hole left half-open does, even after the network heals.
+type stuckSource struct {
+	*notifyingSource
+	stuck   atomic.Bool
+	waiting atomic.Int64 // reads hanging now
+}
+
+func (s *stuckSource) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
+	if s.stuck.Load() {
+		s.waiting.Add(1)
+		defer s.waiting.Add(-1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.notifyingSource.Changes(ctx, after, limit)
+}
+
+// A repair begun during an outage hangs on a connection the outage left
+// dead. When the store listens to the source again, the source answers on
+// a new connection: the repair is cut short and run anew, so a write
+// committed meanwhile is served within moments, not after LoadTimeout
+// (20 s here, past the 10 s the test waits).
+func TestListenAgainCutsAStuckRepair(t *testing.T) {
+	src := &stuckSource{notifyingSource: newNotifyingSource(0)}
+	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: -1, LoadTimeout: 20 * time.Second}})
+	def := mustFlag(t, "f")
+	if _, err := n.Create(ctx(t), def); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := n.Get(ctx(t), "f"); err != nil || got.Version != 1 {
+		t.Fatalf("Get: %+v, %v", got, err)
+	}
+	eventually(t, "current", func() bool { return n.Stats().Current })
+
+	src.stuck.Store(true)
+	st, err := src.Store.Update(ctx(t), def, 1) // behind the sidecar's back
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.revs <- st.Revision // the repair it starts hangs
+	eventually(t, "the repair to hang", func() bool { return src.waiting.Load() == 1 })
+
+	src.stuck.Store(false) // the network heals; the hung call stays hung
+	src.lose <- struct{}{} // the listen notices and listens again
+	eventually(t, "the sidecar to serve version 2", func() bool {
+		got, err := n.Get(ctx(t), "f")
+		return err == nil && got.Version == 2
+	})
+	if st := n.Stats(); st.Purges != 0 || st.RepairFailures != 0 {
+		t.Errorf("a cut repair counted as a failure: %+v", st)
+	}
 }

@@ -42,6 +42,10 @@ type syncer struct {
 	err      error
 	sub      *invalidation.Subscriber
 	closed   bool // close began: a late subscription is closed at once
+	// repairCancel ends the repair in flight (nil: none); repairCut says
+	// cutRepair ended it.
+	repairCancel context.CancelFunc
+	repairCut    bool
 	// recheck runs writeUnknown's second look, LoadTimeout after a write
 	// whose outcome is unknown; close stops it.
 	recheck *time.Timer
@@ -261,7 +265,10 @@ func (sy *syncer) repairLoop() {
 		case <-retry:
 		}
 		retry = nil
-		ok := sy.runRepair(failures)
+		ok, cut := sy.runRepair(failures)
+		if cut {
+			continue // the kick of the one that cut it is pending
+		}
 		if ok {
 			failures = 0
 		} else {
@@ -290,23 +297,53 @@ func retryDelay(cooldown time.Duration, failures int) time.Duration {
 // how many repairs failed in a row before this one) — except when the
 // source is unreachable: then no fresher value exists to be had, cached
 // values are served marked stale, and the repair is retried.
-func (sy *syncer) runRepair(failures int) bool {
+//
+// A repair that cutRepair ends (cut) is neither a success nor a failure:
+// it is run again at once.
+func (sy *syncer) runRepair(failures int) (ok, cut bool) {
 	log := sy.s.log
-	err := sy.repair(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	sy.mu.Lock()
+	sy.repairCancel, sy.repairCut = cancel, false
+	sy.mu.Unlock()
+	err := sy.repair(ctx)
+	sy.mu.Lock()
+	cut = sy.repairCut && err != nil
+	sy.repairCancel = nil
+	sy.mu.Unlock()
+	cancel()
+	if cut {
+		log.Info("tiered: repair cut short: the source answers again; repairing anew", "err", err)
+		return false, true
+	}
 	sy.recordRepair(err)
 	switch {
 	case err == nil:
-		return true
+		return true, false
 	case errors.Is(err, flagcache.ErrUnavailable):
 		log.Warn("tiered: source unreachable; repair postponed, cached values served as stale", "err", err)
-		return false
+		return false, false
 	case failures > 0:
 		log.Warn("tiered: repair still failing; the LRU was purged when it began", "failures", failures+1, "err", err)
-		return false
+		return false, false
 	}
 	log.Error("tiered: repair failed; purging the LRU", "err", err)
 	sy.purge()
-	return false
+	return false, false
+}
+
+// cutRepair ends the repair in flight, if any. Listening to the source
+// again calls it: the source answers on a new connection, while a repair
+// begun during the outage may be waiting out LoadTimeout on a connection
+// the outage left half-open — every write it should apply would wait
+// with it.
+func (sy *syncer) cutRepair() {
+	sy.mu.Lock()
+	defer sy.mu.Unlock()
+	if sy.repairCancel != nil {
+		sy.repairCut = true
+		sy.repairCancel()
+	}
 }
 
 // recordRepair keeps the outcome of a repair for SyncError.
@@ -547,6 +584,7 @@ func (sy *syncer) watchSource(ctx context.Context, w RevisionWatcher) {
 			if !listening {
 				listening = true
 				sy.heard(rev)
+				sy.cutRepair()
 				sy.gap() // before deaf clears: current only after a repair from here
 				sy.deaf.Store(false)
 				return

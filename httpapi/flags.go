@@ -17,12 +17,13 @@ func (h *Handler) getFlag(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return h.writeFlag(w, r, id)
+	return h.writeFlag(w, r, infoOf(r.Context()), id)
 }
 
 // writeFlag answers a GET or HEAD of flag id (valid), on both paths: the
-// mux's getFlag and the fast path ahead of it (Handler.ServeHTTP).
-func (h *Handler) writeFlag(w http.ResponseWriter, r *http.Request, id flagcache.ID) error {
+// mux's getFlag and the fast path ahead of it (Handler.ServeHTTP). info is
+// the request's, nil when it did not come through Handler.ServeHTTP.
+func (h *Handler) writeFlag(w http.ResponseWriter, r *http.Request, info *requestInfo, id flagcache.ID) error {
 	flag, err := h.read(r.Context(), id)
 	if err != nil {
 		return flagError(id, err)
@@ -30,7 +31,12 @@ func (h *Handler) writeFlag(w http.ResponseWriter, r *http.Request, id flagcache
 	// The hot path of the daemon: header values are assigned, not Set
 	// (a Set allocates a slice per value), the constant ones shared.
 	hdr := w.Header()
-	vals := make([]string, 2) // this response's own values: ETag, Content-Length
+	var vals []string // this response's own values: ETag, Content-Length
+	if info != nil {
+		vals = info.header[1:3]
+	} else {
+		vals = make([]string, 2)
+	}
 	vals[0] = flag.ETag
 	hdr["Etag"] = vals[0:1:1]
 	hdr["Cache-Control"] = noCacheValue

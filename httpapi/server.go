@@ -391,11 +391,11 @@ func endSpan(span trace.Span, status int) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &requestInfo{Context: r.Context(), id: requestID(r.Header[wire.RequestIDHeader]), token: -1}
 	info.header[0] = info.id
-	w.Header()[wire.RequestIDHeader] = info.header[:1:1]
+	w.Header()[wire.RequestIDHeader] = info.header[0:1:1]
 	if h.fast {
 		if id, ok := fastGetID(r); ok {
 			h.getEndpoint.serve(w, r, info, func(w http.ResponseWriter, r *http.Request) error {
-				return h.writeFlag(w, r, id)
+				return h.writeFlag(w, r, info, id)
 			})
 			return
 		}
@@ -447,9 +447,11 @@ func cleanPath(p string) string {
 // request costs one allocation here, not one per value.
 type requestInfo struct {
 	context.Context
-	id     string
-	token  int
-	header [1]string // backs the response's X-Request-Id value: no slice of its own
+	id    string
+	token int
+	// header backs the response's own header values, so that they need
+	// no slice each: X-Request-Id, and a flag's ETag and Content-Length.
+	header [3]string
 	sw     statusWriter
 }
 

@@ -230,6 +230,38 @@ func TestBenchInvalidation(t *testing.T) {
 	}
 }
 
+// TestBenchMemorySidecar: spawned on a source that is a process of its
+// own (Redis here), the memory scenario also measures a daemon on it that
+// holds every flag in its LRU, beside the estimate from the memory source.
+func TestBenchMemorySidecar(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		testenv.Unreachable(t, "redis", err)
+	}
+	t.Setenv("FLAGCACHE_SOURCE_KIND", "redis")
+	t.Setenv("FLAGCACHE_REDIS_ADDRS", testenv.RedisAddr())
+	r := runBench(t, append(tiny, "--spawn", "--flagcache", flagcacheBin(t), "--scenarios", "memory", "--memory-sizes", "100,200")...)
+	m := r.Memory
+	if m == nil || len(m.Points) != 2 {
+		t.Fatalf("memory: got %+v, want two sizes (skipped: %v)", m, r.Skipped)
+	}
+	for _, p := range m.Points {
+		if p.MeasuredSidecarRSS <= 0 || p.MeasuredSidecarToRaw <= 0 || p.LRUEntries != int64(p.Flags) {
+			t.Errorf("memory: got %+v, want a measured sidecar RSS and every flag in the LRU", p)
+		}
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "measured sidecar RSS") {
+		t.Errorf("the text report has no measured sidecar:\n%s", text.String())
+	}
+}
+
 func resultNamed(t *testing.T, st *Steady, name string) *Result {
 	t.Helper()
 	for _, r := range st.Results {

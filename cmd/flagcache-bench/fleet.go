@@ -194,6 +194,27 @@ func globEscape(s string) string {
 	return b.String()
 }
 
+// remoteSource says whether the spawned daemons' source is a process of
+// its own (Postgres or Redis), whose data is not in the daemon's memory.
+func (f *fleet) remoteSource() bool {
+	return f.cfg.Source.Kind == "postgres" || f.cfg.Source.Kind == "redis"
+}
+
+// startSidecar starts a daemon on the config's source (remote: see
+// remoteSource) with an LRU of lruSize whose entries outlive the run: the
+// memory scenario's sidecar, measured as it is, not estimated.
+func (f *fleet) startSidecar(ctx context.Context, lruSize int) (*Daemon, error) {
+	o := f.options(1)
+	o.env["FLAGCACHE_CACHE_LRU_SIZE"] = strconv.Itoa(lruSize)
+	o.env["FLAGCACHE_CACHE_LRU_TTL"] = "24h"
+	d, err := f.sp.start(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	f.daemons = append(f.daemons, d)
+	return d, nil
+}
+
 // startMemory starts a daemon on the memory source with an LRU of
 // lruSize (0: none) whose entries outlive the run, without Redis and
 // without the user's config: the memory scenario's daemon.

@@ -23,17 +23,27 @@ func (b *bench) memory(ctx context.Context) (*Memory, error) {
 	largest := sizes[len(sizes)-1]
 	ds := NewDataset(o.Prefix+"-m", largest, o.Size)
 
-	cached, err := b.memoryDaemon(ctx, ds, sizes, largest+largest/4+1024)
+	lruSize := largest + largest/4 + 1024
+	cached, err := b.memoryDaemon(ctx, ds, sizes, lruSize, b.fleet.startMemory)
 	if err != nil {
 		return nil, fmt.Errorf("the daemon with an LRU: %w", err)
 	}
-	bare, err := b.memoryDaemon(ctx, ds, sizes, 0)
+	bare, err := b.memoryDaemon(ctx, ds, sizes, 0, b.fleet.startMemory)
 	if err != nil {
 		return nil, fmt.Errorf("the daemon without LRU: %w", err)
 	}
 	m := &Memory{Note: "RSS (VmRSS) right after loading and reading every flag (again while the LRU held fewer); " +
 		"cached: memory source + an LRU holding every flag; bare: memory source, cache.lru_size 0; " +
 		"sidecar estimate = empty daemon + (cached − bare)"}
+	var sidecar []memorySample
+	if b.fleet.remoteSource() {
+		// The config's source is a process of its own: a daemon on it
+		// holding every flag in its LRU is a sidecar, measured.
+		m.Note += "; sidecar measured: a daemon on the config's " + b.fleet.cfg.Source.Kind + " source with an LRU holding every flag"
+		if sidecar, err = b.memoryDaemon(ctx, ds, sizes, lruSize, b.fleet.startSidecar); err != nil {
+			return nil, fmt.Errorf("the sidecar on the %s source: %w", b.fleet.cfg.Source.Kind, err)
+		}
+	}
 	for k, n := range sizes {
 		c, bb := cached[k], bare[k]
 		p := MemoryPoint{
@@ -43,6 +53,10 @@ func (b *bench) memory(ctx context.Context) (*Memory, error) {
 		}
 		p.SidecarRSS = p.EmptyRSS + c.rss - bb.rss
 		p.SidecarToRaw = float64(p.SidecarRSS) / float64(p.RawBytes)
+		if sidecar != nil {
+			p.MeasuredSidecarRSS = sidecar[k].rss
+			p.MeasuredSidecarToRaw = float64(sidecar[k].rss) / float64(p.RawBytes)
+		}
 		m.Points = append(m.Points, p)
 	}
 	return m, nil
@@ -57,14 +71,15 @@ type memorySample struct {
 	passes     int   // read passes it took to fill the LRU
 }
 
-// memoryDaemon starts a daemon on the memory source with an LRU of
-// lruSize and, for each size, loads flags up to it, reads each once, and
+// memoryDaemon starts a daemon with start (on the memory source, or the
+// config's) with an LRU of lruSize and, for each size, loads flags up to it, reads each once, and
 // samples the RSS. The sample after the last size is the empty daemon.
 // Loading fills the LRU (a write installs the new version), and the read
 // fills it again should the daemon have purged it meanwhile.
-func (b *bench) memoryDaemon(ctx context.Context, ds *Dataset, sizes []int, lruSize int) ([]memorySample, error) {
+func (b *bench) memoryDaemon(ctx context.Context, ds *Dataset, sizes []int, lruSize int,
+	start func(context.Context, int) (*Daemon, error)) ([]memorySample, error) {
 	o := &b.opts
-	d, err := b.fleet.startMemory(ctx, lruSize)
+	d, err := start(ctx, lruSize)
 	if err != nil {
 		return nil, err
 	}

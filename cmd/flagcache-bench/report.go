@@ -170,9 +170,14 @@ type MemoryPoint struct {
 	// EmptyRSS + CachedRSS − BareRSS.
 	SidecarRSS   int64   `json:"sidecar_rss_bytes"`
 	SidecarToRaw float64 `json:"sidecar_to_raw"`
-	LRUEntries   int64   `json:"lru_entries"` // in the cached daemon at the sample (flagcache_lru_entries); -1 unknown
-	LRUPurges    int64   `json:"lru_purges"`  // of the cached daemon so far (flagcache_lru_purges_total)
-	ReadPasses   int     `json:"read_passes"` // over every flag, until the LRU held them all (at most 5)
+	// MeasuredSidecarRSS is a daemon on the config's source when that is
+	// a process of its own (Postgres, Redis) holding the flags in its LRU:
+	// the sidecar measured, not estimated. 0 on other sources.
+	MeasuredSidecarRSS   int64   `json:"measured_sidecar_rss_bytes,omitempty"`
+	MeasuredSidecarToRaw float64 `json:"measured_sidecar_to_raw,omitempty"`
+	LRUEntries           int64   `json:"lru_entries"` // in the cached daemon at the sample (flagcache_lru_entries); -1 unknown
+	LRUPurges            int64   `json:"lru_purges"`  // of the cached daemon so far (flagcache_lru_purges_total)
+	ReadPasses           int     `json:"read_passes"` // over every flag, until the LRU held them all (at most 5)
 }
 
 func newReport(o Options) *Report {

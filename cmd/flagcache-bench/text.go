@@ -67,10 +67,19 @@ func (r *Report) WriteText(out io.Writer) error {
 	}
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "\nmemory: %s\n", m.Note)
-		fmt.Fprintln(w, "  flags\traw data\tempty RSS\tbare RSS\tcached RSS\tcache B/flag\tsidecar RSS\t× raw\tLRU entries\tpurges\tpasses")
+		measured := len(m.Points) > 0 && m.Points[0].MeasuredSidecarRSS > 0
+		head := "  flags\traw data\tempty RSS\tbare RSS\tcached RSS\tcache B/flag\tsidecar RSS\t× raw"
+		if measured {
+			head += "\tmeasured sidecar RSS\t× raw"
+		}
+		fmt.Fprintln(w, head+"\tLRU entries\tpurges\tpasses")
 		for _, p := range m.Points {
-			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.2f\t%d\t%d\t%d\n", p.Flags, fmtBytes(p.RawBytes), fmtBytes(p.EmptyRSS),
-				fmtBytes(p.BareRSS), fmtBytes(p.CachedRSS), p.CacheBytesPerFlag, fmtBytes(p.SidecarRSS), p.SidecarToRaw, p.LRUEntries, p.LRUPurges, p.ReadPasses)
+			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.2f", p.Flags, fmtBytes(p.RawBytes), fmtBytes(p.EmptyRSS),
+				fmtBytes(p.BareRSS), fmtBytes(p.CachedRSS), p.CacheBytesPerFlag, fmtBytes(p.SidecarRSS), p.SidecarToRaw)
+			if measured {
+				fmt.Fprintf(w, "\t%s\t%.2f", fmtBytes(p.MeasuredSidecarRSS), p.MeasuredSidecarToRaw)
+			}
+			fmt.Fprintf(w, "\t%d\t%d\t%d\n", p.LRUEntries, p.LRUPurges, p.ReadPasses)
 		}
 	}
 	if len(r.Skipped) > 0 {

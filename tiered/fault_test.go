@@ -79,6 +79,10 @@ func TestPubSubKilledRepairsFromChanges(t *testing.T) {
 		}
 		return true
 	})
+	// A change is visible the moment it is applied, before the repair
+	// that applied it counts it: wait for the repair to finish (no gap
+	// open) before reading its counters.
+	eventually(t, "B's repair to finish", func() bool { return b.Stats().Current })
 	st := b.Stats()
 	t.Logf("B: %d gaps detected, %d changes repaired from the feed, %d purges, %d invalidations received", st.Gaps-gapsBefore, st.Repaired, st.Purges, st.InvalidationsReceived)
 	if st.Purges != 0 {

@@ -414,15 +414,13 @@ func (sy *syncer) repair(ctx context.Context) error {
 			sy.redisMayLack(from)
 		}
 		if len(feed.Changes) > 0 {
+			s.obs.repaired.Add(int64(len(feed.Changes)))
 			s.changed()
 		}
 		if len(feed.Changes) < repairPage {
 			sy.advance(feed.Revision, gaps)
 			s.lru.confirmed.Store(started)
 			s.obs.resyncs.Add(1)
-			if len(feed.Changes) > 0 {
-				s.obs.repaired.Add(int64(len(feed.Changes)))
-			}
 			return nil
 		}
 		sy.advance(after, -1)

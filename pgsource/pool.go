@@ -27,6 +27,9 @@ const (
 	// pgxpool's own default (1s) lets a connection that went half-open
 	// while idle for less take a call and hang it until its deadline.
 	pingAfterIdle = 100 * time.Millisecond
+	// suspectAfter: a ping unanswered for this long condemns the idle
+	// connections even when its caller gave up before the ping timeout.
+	suspectAfter = 50 * time.Millisecond
 	// TCP keepalive and, on Linux, TCP_USER_TIMEOUT: a peer that stops
 	// acknowledging (a partition, a dropped conntrack entry) ends the
 	// connection in about 20 s idle, 10 s with data unacknowledged.
@@ -105,16 +108,28 @@ func (g *liveness) prepare(ctx context.Context, c *pgx.Conn) (bool, error) {
 	pctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	if err := c.Ping(pctx); err != nil {
-		if ctx.Err() != nil {
+		// A ping the caller gave up on counts too once it waited
+		// suspectAfter: a live server answers a ping in far less, and a
+		// caller with a short deadline (a probe) must not spend it on
+		// each dead connection in turn.
+		if ctx.Err() != nil && time.Since(start) < suspectAfter {
 			return false, ctx.Err()
 		}
-		for {
-			cur := g.suspect.Load()
-			if start.UnixNano() <= cur || g.suspect.CompareAndSwap(cur, start.UnixNano()) {
-				break
-			}
+		g.markSuspect(start)
+		if ctx.Err() != nil {
+			return false, ctx.Err()
 		}
 		return false, nil
 	}
 	return true, nil
+}
+
+// markSuspect records that a ping begun at start failed.
+func (g *liveness) markSuspect(start time.Time) {
+	for {
+		cur := g.suspect.Load()
+		if start.UnixNano() <= cur || g.suspect.CompareAndSwap(cur, start.UnixNano()) {
+			return
+		}
+	}
 }

@@ -2,6 +2,7 @@ package pgsource_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/internal/faultproxy"
 	"github.com/flagcache/flagcache/internal/testenv"
 	"github.com/flagcache/flagcache/pgsource"
@@ -116,5 +118,55 @@ func TestHalfOpenListenerDropsIdleConnections(t *testing.T) {
 	}
 	if took := time.Since(start); took >= pgsource.DefaultPingTimeout/2 {
 		t.Errorf("the first Get after the heal took %v, want < %v (no ping of a dead connection)", took.Round(time.Millisecond), pgsource.DefaultPingTimeout/2)
+	}
+}
+
+// A caller whose deadline is shorter than the ping timeout (a probe, a
+// repair's hedge) gives up on the first dead connection's ping; that ping
+// still condemns the other connections that sat idle across it, so the
+// caller's next try dials anew instead of losing its deadline to the next
+// dead one. Before, every dead connection cost a caller its whole deadline.
+func TestShortCallerCondemnsIdleConnections(t *testing.T) {
+	const conns = 4
+	s, proxy := openProxied(t, conns, pgsource.Options{})
+	proxy.Blackhole()
+	time.Sleep(300 * time.Millisecond) // the connections sit idle in the black hole
+	proxy.Heal()
+	short := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := s.Get(ctx, "x")
+		return err
+	}
+	if err := short(); err == nil {
+		t.Log("the first Get after the heal found a live connection") // possible, not expected
+	}
+	if err := short(); err != nil {
+		t.Fatalf("the second Get after the heal: %v (the dead idle connections were pinged again)", err)
+	}
+}
+
+// Probe connects anew: while the network is a black hole it fails within
+// its context; once healed it answers, and resets the pool, so a call with
+// a deadline shorter than a ping timeout gets through at once instead of
+// pinging a connection the black hole left dead.
+func TestProbeResetsThePool(t *testing.T) {
+	s, proxy := openProxied(t, 4, pgsource.Options{})
+	proxy.Blackhole()
+	time.Sleep(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := s.Probe(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, flagcache.ErrUnavailable) {
+		t.Fatalf("Probe in a black hole: %v, want a deadline or unavailable error", err)
+	}
+	proxy.Heal()
+	if err := s.Probe(ctxFor(t)); err != nil {
+		t.Fatalf("Probe after the heal: %v", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := s.Get(ctx, "x"); err != nil {
+		t.Fatalf("the first Get after a probe answered: %v (a dead idle connection was used)", err)
 	}
 }

@@ -35,11 +35,17 @@ type Options struct {
 	MaxConns int32
 	// ListenKeepalive is how often WatchRevisions checks that its quiet
 	// listening connection still answers, and how long it waits for the
-	// answer; default 1s, so a half-open connection is found within 2s.
+	// answer; default 500ms, so a half-open connection is found within
+	// 1s (the 2s a sidecar is promised to serve a plain SQL write in
+	// after a fault heals must also hold the repair). The check is a
+	// one-row read, twice a second while no write is notified.
 	ListenKeepalive time.Duration
 	// History bounds the history kept of each flag; default everything.
 	History flagcache.HistoryRetention
 }
+
+// DefaultListenKeepalive is Options.ListenKeepalive's default.
+const DefaultListenKeepalive = 500 * time.Millisecond
 
 // Store is a flagcache.Store in a PostgreSQL database, safe for concurrent
 // use.
@@ -98,7 +104,7 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 		opts.Retention = flagcache.DefaultChangeRetention
 	}
 	if opts.ListenKeepalive <= 0 {
-		opts.ListenKeepalive = time.Second
+		opts.ListenKeepalive = DefaultListenKeepalive
 	}
 	return &Store{pool: pool, retention: opts.Retention, keepalive: opts.ListenKeepalive, keep: opts.History}
 }

@@ -67,6 +67,7 @@ type Stats struct {
 	RepairFailures         int64 // repairs from the change feed that failed
 	SnapshotLoaded         int64 // flags loaded from the snapshot at start
 	SnapshotWrites         int64 // snapshots written
+	ReadsCut               int64 // source reads cut while stuck on a dead connection, and made again
 	LRULen                 int
 }
 
@@ -86,6 +87,7 @@ func (s *Store) Stats() Stats {
 		LRULen: s.lru.Len(), AppliedRevision: applied, Current: current, SourceRevision: s.sync.sourceRev.Load(), BreakerOpen: s.cache != nil && s.breaker.isOpen(),
 		Subscribed:     s.sync.subscribed.Load(),
 		SnapshotLoaded: o.snapshotLoaded.Load(), SnapshotWrites: o.snapshotWrites.Load(),
+		ReadsCut: s.guard.cuts.Load(),
 	}
 }
 
@@ -136,6 +138,7 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, s *Store) *ob
 	single("flagcache.repair.failures", "Repairs from the change feed that failed.", &o.repairFailures)
 	single("flagcache.source.notifications", "Source commit notifications that started a repair.", &o.notified)
 	single("flagcache.redis.repaired", "Writes re-applied to Redis after it missed them.", &o.redisRepaired)
+	single("flagcache.source.reads_cut", "Source reads cut while stuck on a dead connection (the source answered a probe) and made again.", &s.guard.cuts)
 	single("flagcache.snapshot.writes", "Snapshots of the cache written to local disk.", &o.snapshotWrites)
 	if _, err := m.Int64ObservableGauge("flagcache.snapshot.loaded", metric.WithDescription("Flags loaded from the on-disk snapshot at start (served stale until the source answers)."),
 		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {

@@ -183,25 +183,7 @@ func (s *stuckSource) Changes(ctx context.Context, after int64, limit int) (*fla
 // committed meanwhile is served within moments, not after LoadTimeout
 // (20 s here, past the 10 s the test waits).
 func TestListenAgainCutsAStuckRepair(t *testing.T) {
-	src := &stuckSource{notifyingSource: newNotifyingSource(0)}
-	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: -1, LoadTimeout: 20 * time.Second}})
-	def := mustFlag(t, "f")
-	if _, err := n.Create(ctx(t), def); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := n.Get(ctx(t), "f"); err != nil || got.Version != 1 {
-		t.Fatalf("Get: %+v, %v", got, err)
-	}
-	eventually(t, "current", func() bool { return n.Stats().Current })
-
-	src.stuck.Store(true)
-	st, err := src.Store.Update(ctx(t), def, 1) // behind the sidecar's back
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.revs <- st.Revision // the repair it starts hangs
-	eventually(t, "the repair to hang", func() bool { return src.waiting.Load() == 1 })
-
+	n, src := hangRepair(t)
 	src.stuck.Store(false) // the network heals; the hung call stays hung
 	src.lose <- struct{}{} // the listen notices and listens again
 	eventually(t, "the sidecar to serve version 2", func() bool {
@@ -211,4 +193,27 @@ func TestListenAgainCutsAStuckRepair(t *testing.T) {
 	if st := n.Stats(); st.Purges != 0 || st.RepairFailures != 0 {
 		t.Errorf("a cut repair counted as a failure: %+v", st)
 	}
+}
+
+// While listening to the source fails (a dial into a black hole waits out
+// its timeout, then the backoff), a plain SQL write is still served: the
+// store polls the feed while it is deaf. No resync, no invalidation here.
+func TestDeafStorePollsTheFeed(t *testing.T) {
+	src := newNotifyingSource(1 << 40) // every listen fails
+	def := mustFlag(t, "f")
+	if _, err := src.Create(ctx(t), def); err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: -1}})
+	if got, err := n.Get(ctx(t), "f"); err != nil || got.Version != 1 {
+		t.Fatalf("Get: %+v, %v", got, err)
+	}
+	waitStarted(t, n)
+	if _, err := src.Store.Update(ctx(t), def, 1); err != nil { // behind the sidecar's back
+		t.Fatal(err)
+	}
+	eventually(t, "the deaf sidecar to serve version 2", func() bool {
+		got, err := n.Get(ctx(t), "f")
+		return err == nil && got.Version == 2
+	})
 }

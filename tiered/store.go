@@ -130,7 +130,10 @@ func (o *Options) setDefaults() {
 
 // Store is the tiered flagcache.Store. Create it with New and Close it.
 type Store struct {
+	// source is raw as the Store calls it: its reads under guard.
 	source  flagcache.Store
+	raw     flagcache.Store
+	guard   *guard
 	cache   *rediskv.Cache
 	pub     *invalidation.Publisher
 	opts    Options
@@ -159,8 +162,11 @@ type Store struct {
 // meanwhile).
 func New(source flagcache.Store, opts Options) *Store {
 	opts.setDefaults()
+	g := newGuard(probeFor(source))
 	s := &Store{
-		source:  source,
+		source:  guardedSource{Store: source, g: g},
+		raw:     source,
+		guard:   g,
 		opts:    opts,
 		lru:     newLRU(opts.LRUSize, opts.LRUShards, opts.MaxVersions, opts.LRUTTL),
 		breaker: newBreaker(opts.BreakerFailures, opts.BreakerCooldown),
@@ -187,6 +193,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		err = s.sync.close()
+		s.guard.close()
 		s.clock.close()
 	})
 	return err
@@ -523,7 +530,7 @@ func bounded[T any](s *Store, ctx context.Context, call func(context.Context) (T
 
 // Compact passes through to a source that implements flagcache.Compactor.
 func (s *Store) Compact(ctx context.Context, before time.Time) error {
-	c, ok := s.source.(flagcache.Compactor)
+	c, ok := s.raw.(flagcache.Compactor)
 	if !ok {
 		return errors.New("tiered: source does not compact")
 	}

@@ -42,10 +42,6 @@ type syncer struct {
 	err      error
 	sub      *invalidation.Subscriber
 	closed   bool // close began: a late subscription is closed at once
-	// repairCancel ends the repair in flight (nil: none); repairCut says
-	// cutRepair ended it.
-	repairCancel context.CancelFunc
-	repairCut    bool
 	// recheck runs writeUnknown's second look, LoadTimeout after a write
 	// whose outcome is unknown; close stops it.
 	recheck *time.Timer
@@ -76,6 +72,9 @@ const (
 	retryMinBackoff  = 100 * time.Millisecond
 	retryMaxBackoff  = 10 * time.Second
 	listenMaxBackoff = time.Second
+	// deafPoll is how often the feed is read while the source's
+	// notifications are not heard.
+	deafPoll = 500 * time.Millisecond
 	// subscribeTimeout bounds one attempt to subscribe.
 	subscribeTimeout = 5 * time.Second
 )
@@ -105,7 +104,7 @@ func (sy *syncer) start() {
 	go sy.repairLoop()
 	bg, cancelBg := context.WithCancel(context.Background())
 	sy.cancel = cancelBg
-	if w, ok := sy.s.source.(RevisionWatcher); ok {
+	if w, ok := sy.s.raw.(RevisionWatcher); ok {
 		sy.deaf.Store(true)
 		sy.wg.Add(1)
 		go sy.watchSource(bg, w)
@@ -252,6 +251,12 @@ func (sy *syncer) repairLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	// While the source's notifications are not heard (deaf), the feed is
+	// polled instead: a plain SQL write is then served within deafPoll
+	// however long listening again takes (a dial into a black hole waits
+	// out its timeout, then the backoff).
+	poll := time.NewTicker(deafPoll)
+	defer poll.Stop()
 	kick(sy.repairCh) // establish the baseline revision
 	var retry <-chan time.Time
 	failures := 0 // repairs failed in a row: the failure episode
@@ -263,12 +268,13 @@ func (sy *syncer) repairLoop() {
 		case <-sy.redisCh:
 		case <-tick:
 		case <-retry:
+		case <-poll.C:
+			if !sy.deaf.Load() {
+				continue
+			}
 		}
 		retry = nil
-		ok, cut := sy.runRepair(failures)
-		if cut {
-			continue // the kick of the one that cut it is pending
-		}
+		ok := sy.runRepair(failures)
 		if ok {
 			failures = 0
 		} else {
@@ -296,54 +302,28 @@ func retryDelay(cooldown time.Duration, failures int) time.Duration {
 // cannot be read it purges the LRU, once per failure episode (failures is
 // how many repairs failed in a row before this one) — except when the
 // source is unreachable: then no fresher value exists to be had, cached
-// values are served marked stale, and the repair is retried.
-//
-// A repair that cutRepair ends (cut) is neither a success nor a failure:
-// it is run again at once.
-func (sy *syncer) runRepair(failures int) (ok, cut bool) {
+// values are served marked stale, and the repair is retried. (A feed read
+// stuck on a dead connection is cut and made again by the guard, not
+// failed.)
+func (sy *syncer) runRepair(failures int) bool {
 	log := sy.s.log
-	ctx, cancel := context.WithCancel(context.Background())
-	sy.mu.Lock()
-	sy.repairCancel, sy.repairCut = cancel, false
-	sy.mu.Unlock()
-	err := sy.repair(ctx)
-	sy.mu.Lock()
-	cut = sy.repairCut && err != nil
-	sy.repairCancel = nil
-	sy.mu.Unlock()
-	cancel()
-	if cut {
-		log.Info("tiered: repair cut short: the source answers again; repairing anew", "err", err)
-		return false, true
-	}
+	err := sy.repair(context.Background())
 	sy.recordRepair(err)
 	switch {
 	case err == nil:
-		return true, false
+		return true
 	case errors.Is(err, flagcache.ErrUnavailable):
-		log.Warn("tiered: source unreachable; repair postponed, cached values served as stale", "err", err)
-		return false, false
+		if failures&(failures+1) == 0 { // the 1st, 2nd, 4th, 8th… of an outage
+			log.Warn("tiered: source unreachable; repair postponed, cached values served as stale", "failures", failures+1, "err", err)
+		}
+		return false
 	case failures > 0:
 		log.Warn("tiered: repair still failing; the LRU was purged when it began", "failures", failures+1, "err", err)
-		return false, false
+		return false
 	}
 	log.Error("tiered: repair failed; purging the LRU", "err", err)
 	sy.purge()
-	return false, false
-}
-
-// cutRepair ends the repair in flight, if any. Listening to the source
-// again calls it: the source answers on a new connection, while a repair
-// begun during the outage may be waiting out LoadTimeout on a connection
-// the outage left half-open — every write it should apply would wait
-// with it.
-func (sy *syncer) cutRepair() {
-	sy.mu.Lock()
-	defer sy.mu.Unlock()
-	if sy.repairCancel != nil {
-		sy.repairCut = true
-		sy.repairCancel()
-	}
+	return false
 }
 
 // recordRepair keeps the outcome of a repair for SyncError.
@@ -427,13 +407,13 @@ func (sy *syncer) repair(ctx context.Context) error {
 	}
 }
 
-// changes reads one page of the feed, within LoadTimeout.
+// changes reads one page of the feed, within LoadTimeout: a source that
+// does not answer in that long is unavailable (the repair is postponed,
+// the LRU kept and served stale), not failing (which purges it).
 func (sy *syncer) changes(ctx context.Context, after int64) (*flagcache.ChangeFeed, error) {
-	ctx, cancel := context.WithTimeout(ctx, sy.s.opts.LoadTimeout)
-	defer cancel()
-	feed, err := sy.s.source.Changes(ctx, after, repairPage)
-	sy.s.sourceResult(err)
-	return feed, err
+	return bounded(sy.s, ctx, func(ctx context.Context) (*flagcache.ChangeFeed, error) {
+		return sy.s.source.Changes(ctx, after, repairPage)
+	})
 }
 
 // rebase purges the LRU and reads the whole change feed: every id's
@@ -577,12 +557,14 @@ func (sy *syncer) redisAnswered() {
 func (sy *syncer) watchSource(ctx context.Context, w RevisionWatcher) {
 	defer sy.wg.Done()
 	sy.keepTrying(ctx, "source notifications lost", listenMaxBackoff, func(ctx context.Context) error {
-		listening := false
+		listening, began := false, time.Now()
 		err := w.WatchRevisions(ctx, func(rev int64) {
 			if !listening {
 				listening = true
 				sy.heard(rev)
-				sy.cutRepair()
+				// The source answered a connection made now: a read
+				// waiting since before on a dead one is cut.
+				sy.s.guard.answered(began)
 				sy.gap() // before deaf clears: current only after a repair from here
 				sy.deaf.Store(false)
 				return

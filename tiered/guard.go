@@ -1,0 +1,198 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flagcache/flagcache"
+)
+
+// A read of the source can hang on a connection a fault left dead: a black
+// hole that healed leaves the connections it swallowed half-open, and a
+// call on one waits out its whole deadline (LoadTimeout) while the source
+// answers every new connection at once. Every write the sidecar should
+// apply meanwhile waits with it — a repair, the watch streams' feed read.
+//
+// The guard makes that impossible for every read the Store makes of its
+// source: a read waiting longer than stuckAfter makes it probe the source
+// on a connection of its own (Prober; otherwise a one-change feed read),
+// and when a probe begun after the read answers, the read is cut and made
+// again — on a new connection, since the probe's success also tells a
+// pooling source that its connections are suspect. Listening to the
+// source's notifications again is the same evidence (syncer.watchSource).
+//
+// A read that is merely slow while the source answers quick probes is cut
+// too, at most maxCuts times, each attempt waiting twice as long before
+// the next cut; then it runs to its own deadline. Writes are not guarded:
+// cutting one would leave its outcome unknown.
+type guard struct {
+	probe      func(context.Context) error
+	stuckAfter time.Duration
+	// probeTimeout bounds one probe: one that lands on a dead connection
+	// is given up in time for the next to see the heal.
+	probeTimeout time.Duration
+	cuts         atomic.Int64 // reads cut short, for Stats
+
+	mu      sync.Mutex
+	calls   map[*guardedCall]struct{} // reads in flight
+	probing bool
+	closed  bool
+}
+
+// guardedCall is one attempt of a guarded read.
+type guardedCall struct {
+	start  time.Time
+	wait   time.Duration // stuck once it waited this long
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // checks for it at wait
+}
+
+// errStuck is the cause of a guarded read's context when the guard cut
+// it.
+var errStuck = errors.New("tiered: a source read waited on a dead connection while the source answered others; made again")
+
+const (
+	// stuckAfter: a source read waiting longer makes the guard probe. A
+	// change-feed page or a flag read answers within milliseconds.
+	stuckAfter = 200 * time.Millisecond
+	// maxCuts bounds how often one read is cut and made again.
+	maxCuts = 3
+)
+
+func newGuard(probe func(context.Context) error) *guard {
+	return &guard{probe: probe, stuckAfter: stuckAfter, probeTimeout: 2 * stuckAfter, calls: map[*guardedCall]struct{}{}}
+}
+
+// guarded runs the source read call under g (see guard).
+func guarded[T any](g *guard, ctx context.Context, call func(context.Context) (T, error)) (T, error) {
+	wait := g.stuckAfter
+	for cuts := 0; ; cuts++ {
+		cctx, cancel := context.WithCancelCause(ctx)
+		c := &guardedCall{start: time.Now(), wait: wait, cancel: cancel}
+		if cuts == maxCuts {
+			c.wait = 0 // not cut again
+		}
+		g.begin(c)
+		v, err := call(cctx)
+		g.end(c)
+		cut := err != nil && ctx.Err() == nil && errors.Is(context.Cause(cctx), errStuck)
+		cancel(nil)
+		if !cut {
+			return v, err
+		}
+		g.cuts.Add(1)
+		wait *= 2
+	}
+}
+
+func (g *guard) begin(c *guardedCall) {
+	g.mu.Lock()
+	g.calls[c] = struct{}{}
+	g.mu.Unlock()
+	if c.wait > 0 {
+		c.timer = time.AfterFunc(c.wait, g.check)
+	}
+}
+
+func (g *guard) end(c *guardedCall) {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	g.mu.Lock()
+	delete(g.calls, c)
+	g.mu.Unlock()
+}
+
+// stuck reports whether a read in flight has waited past its bound.
+// g.mu is held.
+func (g *guard) stuckLocked(now time.Time) bool {
+	for c := range g.calls {
+		if c.wait > 0 && now.Sub(c.start) >= c.wait {
+			return true
+		}
+	}
+	return false
+}
+
+// check starts the probing if a read is stuck and no probe runs.
+func (g *guard) check() {
+	g.mu.Lock()
+	start := !g.probing && !g.closed && g.stuckLocked(time.Now())
+	if start {
+		g.probing = true
+	}
+	g.mu.Unlock()
+	if start {
+		go g.probeLoop()
+	}
+}
+
+// probeLoop probes while a read is stuck: back to back while probes time
+// out (each one that lands on a dead connection closes it), a stuckAfter
+// apart otherwise.
+func (g *guard) probeLoop() {
+	for {
+		g.mu.Lock()
+		if g.closed || !g.stuckLocked(time.Now()) {
+			g.probing = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), g.probeTimeout)
+		err := g.probe(ctx)
+		timedOut := ctx.Err() != nil
+		cancel()
+		if err == nil {
+			g.answered(start)
+		}
+		if err == nil || !timedOut {
+			time.Sleep(g.stuckAfter)
+		}
+	}
+}
+
+// answered records that the source answered a call begun at start: every
+// read begun before it that has waited past its bound is cut.
+func (g *guard) answered(start time.Time) {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for c := range g.calls {
+		if c.wait > 0 && c.start.Before(start) && now.Sub(c.start) >= c.wait {
+			c.cancel(errStuck)
+		}
+	}
+}
+
+// close stops the probing for good.
+func (g *guard) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// Prober is implemented by sources that can tell, cheaply, whether a call
+// begun now reaches them over a connection no earlier call holds. A
+// source that pools connections should drop those it holds idle when a
+// probe answers (the Store probes only while a read has waited too long,
+// so the ones it holds are suspect). pgsource.Store implements it.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
+// probeFor returns the guard's probe of source: its own, or a read of one
+// change of the feed.
+func probeFor(source flagcache.Store) func(context.Context) error {
+	if p, ok := source.(Prober); ok {
+		return p.Probe
+	}
+	return func(ctx context.Context) error {
+		_, err := source.Changes(ctx, 0, 1)
+		return err
+	}
+}

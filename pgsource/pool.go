@@ -46,7 +46,8 @@ const (
 // timeout (DefaultConnectTimeout) and pgxpool's PingTimeout
 // (DefaultPingTimeout). It always sets
 // cfg.ConnConfig.DialFunc (TCP keepalive every 5 s, and on Linux a
-// TCP_USER_TIMEOUT of 10 s) and replaces cfg.ShouldPing and
+// TCP_USER_TIMEOUT of 10 s; the cleanup of a connection pgx gave up on
+// bounded, see cleanupBound) and replaces cfg.ShouldPing and
 // cfg.PrepareConn: a connection idle for more than 100 ms is pinged
 // before use, and once a ping fails every connection that sat idle
 // across that moment is dropped unpinged, since the network that lost
@@ -63,7 +64,7 @@ func ConfigurePool(cfg *pgxpool.Config) {
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: keepAliveIdle, Interval: keepAliveInterval, Count: keepAliveCount},
 		Control:         setUserTimeout,
 	}
-	cc.DialFunc = d.DialContext
+	cc.DialFunc = dialBounded(d.DialContext)
 	if cfg.PingTimeout <= 0 {
 		cfg.PingTimeout = DefaultPingTimeout
 	}

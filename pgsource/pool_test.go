@@ -170,3 +170,27 @@ func TestProbeResetsThePool(t *testing.T) {
 		t.Fatalf("the first Get after a probe answered: %v (a dead idle connection was used)", err)
 	}
 }
+
+// A call cut while the network is a black hole leaves a connection pgx
+// cleans up in the background, and pgxpool holds its slot until that is
+// done. On a dead link the cleanup's cancel request and drain never end
+// by themselves (pgx bounds each by 15 s): the slot must come back within
+// moments of the heal, or a small pool stalls every call. Before, the one
+// slot of this pool was held ~15 s and the read after the heal failed.
+func TestCutCallFreesItsSlot(t *testing.T) {
+	s, proxy := openProxied(t, 1, pgsource.Options{})
+	proxy.Blackhole()
+	time.Sleep(300 * time.Millisecond) // idle across the fault: pinged, and the ping hangs
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err := s.Get(ctx, "x")
+	cancel()
+	if err == nil {
+		t.Fatal("Get in a black hole succeeded")
+	}
+	proxy.Heal()
+	ctx, cancel = context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if _, err := s.Get(ctx, "x"); err != nil {
+		t.Fatalf("Get after the heal: %v (the cut call's slot was not freed)", err)
+	}
+}

@@ -25,6 +25,8 @@ type nemHistory struct {
 	reads    []nemRead
 	periods  []faultPeriod
 	backward []string
+	// firstBackward is when the first read that went back started.
+	firstBackward time.Duration
 }
 
 // sourceState: the source held id at version (live or a tombstone) at
@@ -89,8 +91,11 @@ func (h *nemHistory) period(p faultPeriod) {
 	h.mu.Unlock()
 }
 
-func (h *nemHistory) backwards(msg string) {
+func (h *nemHistory) backwards(at time.Duration, msg string) {
 	h.mu.Lock()
+	if len(h.backward) == 0 {
+		h.firstBackward = at
+	}
 	h.backward = append(h.backward, msg)
 	h.mu.Unlock()
 }

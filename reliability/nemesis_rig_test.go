@@ -57,6 +57,7 @@ type nemRig struct {
 	httpc     *client.Client
 	local     *client.Client
 	killed    int
+	logs      nemLog // what the sidecars log
 }
 
 // nemSidecar is one tiered.Store with its own Postgres pool and Redis
@@ -193,6 +194,7 @@ func (r *nemRig) startSidecar(name string) *nemSidecar {
 	// middle of a fault.
 	opts.Redis = tiered.RedisOptions{Client: rc, Prefix: prefix + ":cache", Channel: prefix + ":inv", HealthInterval: nemHealth}
 	opts.Origin = name
+	opts.Logger = slog.New(r.logs.handler(name))
 	n := &nemSidecar{name: name, store: tiered.New(pgsource.New(pool, pgsource.Options{}), opts), pool: pool, client: rc}
 	r.t.Cleanup(n.kill)
 	return n

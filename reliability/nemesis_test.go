@@ -80,11 +80,21 @@ func TestNemesis(t *testing.T) {
 		}
 		t.Errorf("version went back: %s", b)
 	}
-	if len(fresh.staleAfter) > 0 {
-		t.Logf("the trace from 2 s before the first stale read after the window (at %v) to 1 s after it:", fresh.firstStale.Round(time.Millisecond))
-		for _, line := range tr.around(fresh.firstStale-2*time.Second, fresh.firstStale+time.Second) {
+	explain := func(what string, at time.Duration) {
+		t.Logf("the trace from 2 s before the first %s (at %v) to 1 s after it:", what, at.Round(time.Millisecond))
+		for _, line := range tr.around(at-2*time.Second, at+time.Second) {
 			t.Log(line)
 		}
+		t.Logf("what the sidecars logged from 4 s before it to 1 s after:")
+		for _, line := range r.logs.around(h.base, at-4*time.Second, at+time.Second) {
+			t.Log(line)
+		}
+	}
+	if len(fresh.staleAfter) > 0 {
+		explain("stale read after the window", fresh.firstStale)
+	}
+	if len(h.backward) > 0 {
+		explain("read that went back", h.firstBackward)
 	}
 	if t.Failed() {
 		t.Logf("replay with FLAGCACHE_NEMESIS_SEED=%d", seed)
@@ -190,7 +200,7 @@ func (l *nemLoad) read(worker int, ep string, id flagcache.ID, seen map[string]i
 		rd.version = st.Version
 		key := ep + " " + string(id)
 		if prev := seen[key]; st.Version < prev {
-			l.h.backwards(fmt.Sprintf("worker %d via %s: %s v%d → v%d at %v", worker, ep, id, prev, st.Version, start.Round(time.Millisecond)))
+			l.h.backwards(start, fmt.Sprintf("worker %d via %s: %s v%d → v%d at %v", worker, ep, id, prev, st.Version, start.Round(time.Millisecond)))
 		} else {
 			seen[key] = st.Version
 		}

@@ -147,10 +147,11 @@ func TestShortCallerCondemnsIdleConnections(t *testing.T) {
 }
 
 // Probe connects anew: while the network is a black hole it fails within
-// its context; once healed it answers, and resets the pool, so a call with
-// a deadline shorter than a ping timeout gets through at once instead of
-// pinging a connection the black hole left dead.
-func TestProbeResetsThePool(t *testing.T) {
+// its context; once healed it answers. Suspect (a read was cut while a
+// probe answered) resets the pool, so a call with a deadline shorter than
+// a ping timeout gets through at once instead of pinging a connection the
+// black hole left dead.
+func TestProbeAndSuspect(t *testing.T) {
 	s, proxy := openProxied(t, 4, pgsource.Options{})
 	proxy.Blackhole()
 	time.Sleep(300 * time.Millisecond)
@@ -164,10 +165,11 @@ func TestProbeResetsThePool(t *testing.T) {
 	if err := s.Probe(ctxFor(t)); err != nil {
 		t.Fatalf("Probe after the heal: %v", err)
 	}
+	s.Suspect()
 	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := s.Get(ctx, "x"); err != nil {
-		t.Fatalf("the first Get after a probe answered: %v (a dead idle connection was used)", err)
+		t.Fatalf("the first Get after Suspect: %v (a dead idle connection was used)", err)
 	}
 }
 

@@ -19,10 +19,11 @@ import (
 // The guard makes that impossible for every read the Store makes of its
 // source: a read waiting longer than stuckAfter makes it probe the source
 // on a connection of its own (Prober; otherwise a one-change feed read),
-// and when a probe begun after the read answers, the read is cut and made
-// again — on a new connection, since the probe's success also tells a
-// pooling source that its connections are suspect. Listening to the
-// source's notifications again is the same evidence (syncer.watchSource).
+// and when a probe begun after the read answers in a quarter of the time
+// the read has waited, the read is cut and made again — on a new
+// connection, since the probe's success also tells a pooling source that
+// its connections are suspect. Listening to the source's notifications
+// again is the same evidence (syncer.watchSource).
 //
 // A read that is merely slow while the source answers quick probes is cut
 // too, at most maxCuts times, each attempt waiting twice as long before
@@ -30,6 +31,7 @@ import (
 // cutting one would leave its outcome unknown.
 type guard struct {
 	probe      func(context.Context) error
+	suspect    func() // the source's Prober.Suspect, or nil
 	stuckAfter time.Duration
 	// probeTimeout bounds one probe: one that lands on a dead connection
 	// is given up in time for the next to see the heal.
@@ -62,8 +64,17 @@ const (
 	maxCuts = 3
 )
 
-func newGuard(probe func(context.Context) error) *guard {
-	return &guard{probe: probe, stuckAfter: stuckAfter, probeTimeout: 2 * stuckAfter, calls: map[*guardedCall]struct{}{}}
+func newGuard(source flagcache.Store) *guard {
+	g := &guard{stuckAfter: stuckAfter, probeTimeout: 2 * stuckAfter, calls: map[*guardedCall]struct{}{}}
+	if p, ok := source.(Prober); ok {
+		g.probe, g.suspect = p.Probe, p.Suspect
+	} else {
+		g.probe = func(ctx context.Context) error {
+			_, err := source.Changes(ctx, 0, 1)
+			return err
+		}
+	}
+	return g
 }
 
 // guarded runs the source read call under g (see guard).
@@ -130,9 +141,7 @@ func (g *guard) check() {
 	}
 }
 
-// probeLoop probes while a read is stuck: back to back while probes time
-// out (each one that lands on a dead connection closes it), a stuckAfter
-// apart otherwise.
+// probeLoop probes while a read is stuck, a stuckAfter apart.
 func (g *guard) probeLoop() {
 	for {
 		g.mu.Lock()
@@ -145,27 +154,34 @@ func (g *guard) probeLoop() {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), g.probeTimeout)
 		err := g.probe(ctx)
-		timedOut := ctx.Err() != nil
 		cancel()
 		if err == nil {
-			g.answered(start)
+			g.answered(start, time.Since(start))
 		}
-		if err == nil || !timedOut {
-			time.Sleep(g.stuckAfter)
-		}
+		time.Sleep(g.stuckAfter) // a probe costs the source a connection: pace them
 	}
 }
 
-// answered records that the source answered a call begun at start: every
-// read begun before it that has waited past its bound is cut.
-func (g *guard) answered(start time.Time) {
+// answered records that the source answered a call begun at start in
+// took: every read begun before it that has waited past its bound, and
+// four times as long as that answer took, is cut. A source that is only
+// slow (loaded, or behind a slow network) answers a probe — a connection
+// and a query — no faster than a read on a connection it has; a read
+// waiting much longer than a probe took is waiting on a dead connection.
+func (g *guard) answered(start time.Time, took time.Duration) {
 	now := time.Now()
+	cut := false
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	for c := range g.calls {
-		if c.wait > 0 && c.start.Before(start) && now.Sub(c.start) >= c.wait {
+		waited := now.Sub(c.start)
+		if c.wait > 0 && c.start.Before(start) && waited >= c.wait && waited >= 4*took {
 			c.cancel(errStuck)
+			cut = true
 		}
+	}
+	g.mu.Unlock()
+	if cut && g.suspect != nil {
+		g.suspect()
 	}
 }
 
@@ -177,22 +193,12 @@ func (g *guard) close() {
 }
 
 // Prober is implemented by sources that can tell, cheaply, whether a call
-// begun now reaches them over a connection no earlier call holds. A
-// source that pools connections should drop those it holds idle when a
-// probe answers (the Store probes only while a read has waited too long,
-// so the ones it holds are suspect). pgsource.Store implements it.
+// begun now reaches them over a connection no earlier call holds
+// (pgsource.Store). Probe answers that; Suspect is called when a read was
+// cut because a probe answered while it waited: the connections the
+// source holds are suspect (a fault may have left them all dead), and a
+// pooling source should drop them, so the read made again dials anew.
 type Prober interface {
 	Probe(ctx context.Context) error
-}
-
-// probeFor returns the guard's probe of source: its own, or a read of one
-// change of the feed.
-func probeFor(source flagcache.Store) func(context.Context) error {
-	if p, ok := source.(Prober); ok {
-		return p.Probe
-	}
-	return func(ctx context.Context) error {
-		_, err := source.Changes(ctx, 0, 1)
-		return err
-	}
+	Suspect()
 }

@@ -84,6 +84,8 @@ func (s *slowSource) Probe(ctx context.Context) error {
 	return ctx.Err()
 }
 
+func (s *slowSource) Suspect() {}
+
 // A read that is only slow while the source answers probes at once is cut
 // a bounded number of times, each attempt given twice as long, and then
 // answers: the guard cannot livelock a slow source.

@@ -162,7 +162,7 @@ type Store struct {
 // meanwhile).
 func New(source flagcache.Store, opts Options) *Store {
 	opts.setDefaults()
-	g := newGuard(probeFor(source))
+	g := newGuard(source)
 	s := &Store{
 		source:  guardedSource{Store: source, g: g},
 		raw:     source,

@@ -564,7 +564,7 @@ func (sy *syncer) watchSource(ctx context.Context, w RevisionWatcher) {
 				sy.heard(rev)
 				// The source answered a connection made now: a read
 				// waiting since before on a dead one is cut.
-				sy.s.guard.answered(began)
+				sy.s.guard.answered(began, time.Since(began))
 				sy.gap() // before deaf clears: current only after a repair from here
 				sy.deaf.Store(false)
 				return

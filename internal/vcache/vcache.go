@@ -19,8 +19,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-
 	"github.com/flagcache/flagcache"
 )
 
@@ -52,7 +50,7 @@ type Cache[E Versioned] struct {
 
 type shard[E Versioned] struct {
 	mu       sync.Mutex
-	items    *simplelru.LRU[flagcache.ID, E]
+	items    *lru[E]
 	versions map[flagcache.ID]announced
 	// forgotten is the newest revision of a version dropped to stay
 	// within MaxVersions.
@@ -86,7 +84,7 @@ func New[E Versioned](opts Options) *Cache[E] {
 	c := &Cache[E]{shards: make([]shard[E], n), mask: uint32(n - 1), perShard: max(opts.MaxVersions/n, 16)}
 	c.known.Store(-1)
 	for i := range c.shards {
-		c.shards[i].items, _ = simplelru.NewLRU[flagcache.ID, E](per, nil)
+		c.shards[i].items = newLRU[E](per)
 		c.shards[i].versions = make(map[flagcache.ID]announced)
 		c.shards[i].forgotten = -1
 	}
@@ -108,7 +106,7 @@ func (c *Cache[E]) shard(id flagcache.ID) *shard[E] {
 func (c *Cache[E]) Get(id flagcache.ID, fresh func(E) bool) (E, bool) {
 	s := c.shard(id)
 	s.mu.Lock()
-	e, ok := s.items.Get(id)
+	e, ok := s.items.get(id)
 	ok = ok && fresh(e)
 	if ok {
 		s.hits++
@@ -124,7 +122,7 @@ func (c *Cache[E]) Peek(id flagcache.ID) (E, bool) {
 	s := c.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.items.Peek(id)
+	return s.items.peek(id)
 }
 
 // Begin returns the token of a fill starting now.
@@ -143,10 +141,10 @@ func (c *Cache[E]) Install(tok Token, id flagcache.ID, e E) bool {
 	if a, ok := s.versions[id]; ok && e.Version() < a.version {
 		return false
 	}
-	if old, ok := s.items.Peek(id); ok && old.Version() > e.Version() {
+	if old, ok := s.items.peek(id); ok && old.Version() > e.Version() {
 		return false
 	}
-	s.items.Add(id, e)
+	s.items.add(id, e)
 	return true
 }
 
@@ -156,8 +154,8 @@ func (c *Cache[E]) ReplaceIfCached(id flagcache.ID, e E) {
 	s := c.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.items.Peek(id); ok && old.Version() < e.Version() {
-		s.items.Add(id, e)
+	if old, ok := s.items.peek(id); ok && old.Version() < e.Version() {
+		s.items.add(id, e)
 	}
 }
 
@@ -168,8 +166,8 @@ func (c *Cache[E]) Announce(id flagcache.ID, version, revision int64) {
 	s := c.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.items.Peek(id); ok && old.Version() < version {
-		s.items.Remove(id)
+	if old, ok := s.items.peek(id); ok && old.Version() < version {
+		s.items.remove(id)
 	}
 	a, ok := s.versions[id]
 	switch {
@@ -237,7 +235,7 @@ func (c *Cache[E]) Known() int64 { return c.known.Load() }
 func (c *Cache[E]) Remove(id flagcache.ID) {
 	s := c.shard(id)
 	s.mu.Lock()
-	s.items.Remove(id)
+	s.items.remove(id)
 	s.mu.Unlock()
 }
 
@@ -248,7 +246,7 @@ func (c *Cache[E]) Purge() {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		s.items.Purge()
+		s.items.purge()
 		s.mu.Unlock()
 	}
 }
@@ -260,10 +258,9 @@ func (c *Cache[E]) Each(f func(id flagcache.ID, e E) bool) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		ids := s.items.Keys()
-		es := s.items.Values()
+		ids, es := s.items.entries()
 		s.mu.Unlock()
-		for j := len(ids) - 1; j >= 0; j-- {
+		for j := range ids {
 			if !f(ids[j], es[j]) {
 				return
 			}
@@ -277,7 +274,7 @@ func (c *Cache[E]) Len() int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		n += s.items.Len()
+		n += s.items.len()
 		s.mu.Unlock()
 	}
 	return n

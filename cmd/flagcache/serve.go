@@ -37,6 +37,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	log := newLogger(cfg.Log, c)
 	rediskv.SetLogger(log) // go-redis's own lines go into the structured log
+	defer paceGC(cfg.Runtime, c.getenv, log).stop()
 	d, err := startDaemon(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ type Config struct {
 	Metrics  Metrics  `toml:"metrics"`
 	Log      Log      `toml:"log"`
 	OFREP    OFREP    `toml:"ofrep"`
+	Runtime  Runtime  `toml:"runtime"`
 }
 
 // Server is the HTTP server.
@@ -141,6 +142,18 @@ type OFREP struct {
 	DefaultEnvironment string `toml:"default_environment"`
 }
 
+// Runtime is how `flagcache serve` paces the Go garbage collector when
+// neither GOGC nor GOMEMLIMIT is set in its environment (either one set:
+// the Go runtime's own pacing, as the user asked, and these are ignored).
+// After every cycle the heap may grow past the live heap by GCPercent
+// percent of it, and by at least GCMinHeadroomBytes: a small heap is not
+// collected every few MiB of request garbage, a large one (an LRU of
+// 100,000 flags) does not double (docs/benchmarks.md, session 5).
+type Runtime struct {
+	GCPercent          int   `toml:"gc_percent"`
+	GCMinHeadroomBytes int64 `toml:"gc_min_headroom_bytes"`
+}
+
 // Default returns the configuration used when nothing else is given.
 func Default() Config {
 	return Config{
@@ -174,6 +187,7 @@ func Default() Config {
 			SnapshotInterval: 30 * time.Second, SnapshotMaxBytes: 64 << 20},
 		Metrics: Metrics{Enabled: true},
 		Log:     Log{Level: "info", Format: "json"},
+		Runtime: Runtime{GCPercent: 75, GCMinHeadroomBytes: 64 << 20},
 	}
 }
 

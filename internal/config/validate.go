@@ -159,6 +159,12 @@ func (c *Config) Validate() error {
 		bad("ofrep.default_environment", "%q is not an environment name: use [a-z0-9][a-z0-9_-]{0,63}", e)
 	}
 
+	if c.Runtime.GCPercent <= 0 {
+		bad("runtime.gc_percent", "must be positive, got %d (for the Go runtime's own pacing set GOGC)", c.Runtime.GCPercent)
+	}
+	if c.Runtime.GCMinHeadroomBytes < 0 {
+		bad("runtime.gc_min_headroom_bytes", "must not be negative, got %d", c.Runtime.GCMinHeadroomBytes)
+	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "text")
 	return errors.Join(errs...)

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/flagcache/flagcache/httpapi"
@@ -119,7 +121,14 @@ func startDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (*dae
 		return nil, fmt.Errorf("OpenTelemetry resource (OTEL_RESOURCE_ATTRIBUTES?): %w", err)
 	}
 	if cfg.Metrics.Enabled {
-		mp, metrics, err := httpapi.NewPrometheus(sdkmetric.WithResource(res))
+		mopts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+		if cfg.Metrics.OTLPEndpoint == "" && os.Getenv("OTEL_METRICS_EXEMPLAR_FILTER") == "" {
+			// Without traces no measurement has a span to name: the
+			// default (trace-based) filter would still look for one in
+			// every request's measurement (docs/benchmarks.md, session 5).
+			mopts = append(mopts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+		}
+		mp, metrics, err := httpapi.NewPrometheus(mopts...)
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}

@@ -108,7 +108,7 @@ func TestNemesis(t *testing.T) {
 		"stale_after_window", len(fresh.staleAfter), "stale_within_window", fresh.staleWithin,
 		"last_stale_after_heal", fresh.lastStale, "read_errors_after_window", fresh.errorsAfter,
 		"backwards", len(h.backward), "gaps", st.Gaps, "repaired", st.Repaired, "purges", st.Purges,
-		"redis_repaired", st.RedisRepaired, "redis_errors", st.RedisErrors)
+		"redis_repaired", st.RedisRepaired, "redis_errors", st.RedisErrors, "reads_cut", st.ReadsCut)
 	if l.casOK.Load() == 0 {
 		t.Error("no CAS succeeded")
 	}

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flagcache/flagcache/internal/testenv"
 )
 
 // nemTrace samples, every nemTraceEvery, what the source, sidecar C (behind
@@ -21,6 +25,13 @@ type nemTrace struct {
 
 	mu      sync.Mutex
 	samples []nemSample
+
+	// activity sums up what the sidecars' Postgres sessions are doing
+	// (pg_stat_activity), read every nemActivityEvery on a connection of
+	// its own: a pool whose every connection waits on a lock or on a dead
+	// link shows there.
+	activity     string
+	activityConn *pgx.Conn
 }
 
 type nemSample struct {
@@ -28,21 +39,34 @@ type nemSample struct {
 	line string
 }
 
-const nemTraceEvery = 20 * time.Millisecond
+const (
+	nemTraceEvery    = 20 * time.Millisecond
+	nemActivityEvery = 500 * time.Millisecond
+)
+
+// activitySQL sums up the sessions of one application_name by state and
+// wait event.
+const activitySQL = `SELECT coalesce(string_agg(format('%s/%s:%s', n, state, wait), ' ' ORDER BY n DESC), '')
+FROM (SELECT count(*) AS n, coalesce(state, '-') AS state, coalesce(wait_event_type || '.' || wait_event, '-') AS wait
+      FROM pg_stat_activity WHERE application_name = $1 GROUP BY 2, 3) s`
 
 func startNemTrace(r *nemRig, h *nemHistory) *nemTrace {
-	tr := &nemTrace{r: r, h: h, stop: make(chan struct{})}
+	tr := &nemTrace{r: r, h: h, stop: make(chan struct{}), activityConn: mustPgConn(r.t, testenv.PostgresDSN(), "")}
 	tr.done.Add(1)
 	go func() {
 		defer tr.done.Done()
 		tick := time.NewTicker(nemTraceEvery)
 		defer tick.Stop()
 		last := ""
+		var lastActivity time.Time
 		for {
 			select {
 			case <-tr.stop:
 				return
 			case <-tick.C:
+			}
+			if time.Since(lastActivity) >= nemActivityEvery {
+				tr.activity, lastActivity = tr.readActivity(), time.Now()
 			}
 			line := tr.sample()
 			if line != last {
@@ -75,9 +99,22 @@ func (tr *nemTrace) sample() string {
 			werr = werr[:80]
 		}
 	}
-	return fmt.Sprintf("source=%s C{applied=%d current=%t heard=%d subscribed=%t breaker=%t} local{connected=%t rev=%d events=%d reconnects=%d err=%q}",
+	ps := sc.pool.Stat()
+	return fmt.Sprintf("source=%s C{applied=%d current=%t heard=%d subscribed=%t breaker=%t cut=%d pool=%d/%d/%d} local{connected=%t rev=%d events=%d reconnects=%d err=%q} pg{%s}",
 		src, c.AppliedRevision, c.Current, c.SourceRevision, c.Subscribed, c.BreakerOpen,
-		l.Connected, l.Revision, l.Events, l.Reconnects, werr)
+		c.ReadsCut, ps.AcquiredConns(), ps.IdleConns(), ps.TotalConns(),
+		l.Connected, l.Revision, l.Events, l.Reconnects, werr, tr.activity)
+}
+
+// readActivity sums up the sidecars' Postgres sessions (activitySQL).
+func (tr *nemTrace) readActivity() string {
+	ctx, cancel := context.WithTimeout(context.Background(), nemActivityEvery)
+	defer cancel()
+	var out string
+	if err := tr.activityConn.QueryRow(ctx, activitySQL, tr.r.app).Scan(&out); err != nil {
+		return "?"
+	}
+	return out
 }
 
 func (tr *nemTrace) close() {

@@ -282,6 +282,8 @@ func addStats(sum, s tiered.Stats) tiered.Stats {
 	sum.RedisRepaired += s.RedisRepaired
 	sum.LRULen += s.LRULen
 	sum.Notifications += s.Notifications
+	sum.ReadsCut += s.ReadsCut
+	sum.RepairFailures += s.RepairFailures
 	return sum
 }
 

@@ -251,16 +251,20 @@ func (sy *syncer) repairLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
-	// While the source's notifications are not heard (deaf), the feed is
-	// polled instead: a plain SQL write is then served within deafPoll
-	// however long listening again takes (a dial into a black hole waits
-	// out its timeout, then the backoff).
-	poll := time.NewTicker(deafPoll)
-	defer poll.Stop()
 	kick(sy.repairCh) // establish the baseline revision
 	var retry <-chan time.Time
 	failures := 0 // repairs failed in a row: the failure episode
 	for {
+		// While the source's notifications are not heard (deaf), the feed
+		// is polled instead: a plain SQL write is then served within
+		// deafPoll however long listening again takes (a dial into a
+		// black hole waits out its timeout, then the backoff). Losing the
+		// listen kicks this loop, so the poll starts at once; a store
+		// that listens sets no timer for it.
+		var poll <-chan time.Time
+		if sy.deaf.Load() {
+			poll = time.After(deafPoll)
+		}
 		select {
 		case <-sy.stop:
 			return
@@ -268,10 +272,7 @@ func (sy *syncer) repairLoop() {
 		case <-sy.redisCh:
 		case <-tick:
 		case <-retry:
-		case <-poll.C:
-			if !sy.deaf.Load() {
-				continue
-			}
+		case <-poll:
 		}
 		retry = nil
 		ok := sy.runRepair(failures)
@@ -572,6 +573,7 @@ func (sy *syncer) watchSource(ctx context.Context, w RevisionWatcher) {
 			sy.sourceRevision(rev)
 		})
 		sy.deaf.Store(true)
+		kick(sy.repairCh) // the poll while deaf starts with this repair
 		if ctx.Err() != nil {
 			return err
 		}

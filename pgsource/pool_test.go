@@ -196,3 +196,53 @@ func TestCutCallFreesItsSlot(t *testing.T) {
 		t.Fatalf("Get after the heal: %v (the cut call's slot was not freed)", err)
 	}
 }
+
+// Writes never take the whole pool: with every write stuck behind a row
+// lock another writer holds (as behind a session black-holed
+// mid-transaction, or a burst of CAS writes queued on the revision
+// counter), reads still get a connection. Before, the blocked writes took
+// both connections of this pool and the read waited for one until its
+// deadline.
+func TestWritesLeaveReadsAConnection(t *testing.T) {
+	s, schema := mustStore(t, pgsource.Options{MaxConns: 2})
+	def := mustFlag(t, "w", "W")
+	if _, err := s.Create(ctxFor(t), def); err != nil {
+		t.Fatal(err)
+	}
+	locker := mustConnIn(t, schema)
+	tx, err := locker.Begin(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctxFor(t), "SELECT 1 FROM feature_flags WHERE id = 'w' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	writes, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Update(writes, def, 0) // blocks on the row lock until cancelled
+		}()
+	}
+	admin := mustConnIn(t, schema)
+	deadline := time.Now().Add(10 * time.Second)
+	for blocked := 0; blocked == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no write reached the lock")
+		}
+		if err := admin.QueryRow(ctxFor(t), "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", locker.PgConn().PID()).Scan(&blocked); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancelRead := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancelRead()
+	if _, err := s.Get(ctx, "w"); err != nil {
+		t.Fatalf("Get while writes wait on a lock: %v (the writes took every connection)", err)
+	}
+	cancel()
+	tx.Rollback(ctxFor(t))
+	wg.Wait()
+}

@@ -56,6 +56,16 @@ type Store struct {
 	retention time.Duration
 	keepalive time.Duration
 	keep      flagcache.HistoryRetention
+	// writers bounds the writes in flight to half the pool (at least
+	// one). Every write waits for the revision counter's lock, so writes
+	// beyond one at a time only queue on the server — each holding a
+	// connection. Unbounded, a burst of writes (or one writer stuck
+	// holding the lock) took every connection, and the reads behind
+	// them — a cache's repair, its watch streams' feed, its misses —
+	// waited for a slot: a sidecar under write load stopped seeing the
+	// writes it should serve (found by the nemesis: the watch stream of
+	// the daemon under CAS load delivered nothing for 2 s).
+	writers chan struct{}
 }
 
 // errDSN is Open's whole answer to a DSN that does not parse.
@@ -106,7 +116,9 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.ListenKeepalive <= 0 {
 		opts.ListenKeepalive = DefaultListenKeepalive
 	}
-	return &Store{pool: pool, retention: opts.Retention, keepalive: opts.ListenKeepalive, keep: opts.History}
+	writers := max(1, pool.Config().MaxConns/2)
+	return &Store{pool: pool, retention: opts.Retention, keepalive: opts.ListenKeepalive, keep: opts.History,
+		writers: make(chan struct{}, writers)}
 }
 
 // Close closes the pool if Open created it. Calls after Close fail with

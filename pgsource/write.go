@@ -162,7 +162,16 @@ const writeAttempts = 4
 // the counter with. Postgres aborts one of the two; if it is ours, it is
 // retried here, after a short jittered pause, so the foreign writer's
 // transaction can finish first.
+//
+// At most half the pool's connections (at least one) write at once (see
+// Store.writers).
 func (s *Store) write(ctx context.Context, fn func(pgx.Tx) error) error {
+	select {
+	case s.writers <- struct{}{}:
+		defer func() { <-s.writers }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, s.pool, fn)
 		if !retryable(err) || attempt == writeAttempts || ctx.Err() != nil {

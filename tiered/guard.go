@@ -25,9 +25,9 @@ import (
 // its connections are suspect. Listening to the source's notifications
 // again is the same evidence (syncer.watchSource).
 //
-// A read that is merely slow while the source answers quick probes is cut
-// too, at most maxCuts times, each attempt waiting twice as long before
-// the next cut; then it runs to its own deadline. Writes are not guarded:
+// A read that is merely slow while the source answers quick probes may be
+// cut too, but once at most (maxCuts), and rounds of cuts come at least
+// cutRounds apart; then it runs to its own deadline. Writes are not guarded:
 // cutting one would leave its outcome unknown.
 type guard struct {
 	probe      func(context.Context) error
@@ -42,6 +42,7 @@ type guard struct {
 	calls   map[*guardedCall]struct{} // reads in flight
 	probing bool
 	closed  bool
+	lastCut time.Time // the last round of cuts
 }
 
 // guardedCall is one attempt of a guarded read.
@@ -60,8 +61,16 @@ const (
 	// stuckAfter: a source read waiting longer makes the guard probe. A
 	// change-feed page or a flag read answers within milliseconds.
 	stuckAfter = 200 * time.Millisecond
-	// maxCuts bounds how often one read is cut and made again.
-	maxCuts = 3
+	// maxCuts bounds how often one read is cut and made again: a read on
+	// a dead connection answers once made again on a new one; one cut
+	// again was slow, not stuck, and cutting it more would only throw
+	// its work away again.
+	maxCuts = 1
+	// cutRounds is the least time between two rounds of cuts. Under a
+	// source starved of CPU an expensive read can wait four times as long
+	// as a trivial probe without being stuck: rounds of cuts (each
+	// resetting the pool) would add to the load that made it slow.
+	cutRounds = time.Second
 )
 
 func newGuard(source flagcache.Store) *guard {
@@ -172,12 +181,19 @@ func (g *guard) answered(start time.Time, took time.Duration) {
 	now := time.Now()
 	cut := false
 	g.mu.Lock()
+	if now.Sub(g.lastCut) < cutRounds {
+		g.mu.Unlock()
+		return
+	}
 	for c := range g.calls {
 		waited := now.Sub(c.start)
 		if c.wait > 0 && c.start.Before(start) && waited >= c.wait && waited >= 4*took {
 			c.cancel(errStuck)
 			cut = true
 		}
+	}
+	if cut {
+		g.lastCut = now
 	}
 	g.mu.Unlock()
 	if cut && g.suspect != nil {

@@ -87,8 +87,9 @@ func (s *slowSource) Probe(ctx context.Context) error {
 func (s *slowSource) Suspect() {}
 
 // A read that is only slow while the source answers probes at once is cut
-// a bounded number of times, each attempt given twice as long, and then
-// answers: the guard cannot livelock a slow source.
+// once, and then answers: the guard cannot livelock a slow source (an
+// expensive read on a source starved of CPU waits four times as long as a
+// trivial probe without being stuck).
 func TestSlowReadIsCutBoundedTimes(t *testing.T) {
 	src := &slowSource{Store: memstore.New(memstore.Options{}), delay: time.Second}
 	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: -1, LoadTimeout: 20 * time.Second}})
@@ -102,9 +103,8 @@ func TestSlowReadIsCutBoundedTimes(t *testing.T) {
 	if err != nil || len(feed.Changes) != 1 {
 		t.Fatalf("Changes: %+v, %v", feed, err)
 	}
-	got := n.Stats().ReadsCut - cut
-	if got < 1 || got > 3 {
-		t.Errorf("the slow read was cut %d times, want 1 to 3", got)
+	if got := n.Stats().ReadsCut - cut; got != 1 {
+		t.Errorf("the slow read was cut %d times, want once (then it runs to its deadline)", got)
 	}
 	if src.probes.Load() == 0 {
 		t.Error("the source was never probed")

@@ -172,6 +172,7 @@ func startDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (*dae
 		d.close()
 		return nil, fmt.Errorf("server.listen: %w", err)
 	}
+	d.listener = deadlineListener{d.listener} // write_timeout without two timer updates per request
 	d.server = &http.Server{
 		Handler:           d.handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,

@@ -18,8 +18,8 @@ import (
 //
 // The guard makes that impossible for every read the Store makes of its
 // source: a read waiting longer than stuckAfter makes it probe the source
-// on a connection of its own (Prober; otherwise a one-change feed read),
-// and when a probe begun after the read answers in a quarter of the time
+// on a connection of its own (the source's Prober: only a source that
+// implements it is guarded), and when a probe begun after the read answers in a quarter of the time
 // the read has waited, the read is cut and made again — on a new
 // connection, since the probe's success also tells a pooling source that
 // its connections are suspect. Listening to the source's notifications
@@ -73,21 +73,23 @@ const (
 	cutRounds = time.Second
 )
 
+// newGuard returns the guard of source's reads: nil (no guard) unless
+// the source is a Prober. A source without connections (bbolt, memory)
+// cannot be stuck on a dead one, and one of its reads that is merely long
+// (a List of 100,000 flags) must not be cut and made again.
 func newGuard(source flagcache.Store) *guard {
-	g := &guard{stuckAfter: stuckAfter, probeTimeout: 2 * stuckAfter, calls: map[*guardedCall]struct{}{}}
-	if p, ok := source.(Prober); ok {
-		g.probe, g.suspect = p.Probe, p.Suspect
-	} else {
-		g.probe = func(ctx context.Context) error {
-			_, err := source.Changes(ctx, 0, 1)
-			return err
-		}
+	p, ok := source.(Prober)
+	if !ok {
+		return nil
 	}
-	return g
+	return &guard{probe: p.Probe, suspect: p.Suspect, stuckAfter: stuckAfter, probeTimeout: 2 * stuckAfter, calls: map[*guardedCall]struct{}{}}
 }
 
 // guarded runs the source read call under g (see guard).
 func guarded[T any](g *guard, ctx context.Context, call func(context.Context) (T, error)) (T, error) {
+	if g == nil {
+		return call(ctx)
+	}
 	wait := g.stuckAfter
 	for cuts := 0; ; cuts++ {
 		cctx, cancel := context.WithCancelCause(ctx)
@@ -178,6 +180,9 @@ func (g *guard) probeLoop() {
 // and a query — no faster than a read on a connection it has; a read
 // waiting much longer than a probe took is waiting on a dead connection.
 func (g *guard) answered(start time.Time, took time.Duration) {
+	if g == nil {
+		return
+	}
 	now := time.Now()
 	cut := false
 	g.mu.Lock()
@@ -201,8 +206,19 @@ func (g *guard) answered(start time.Time, took time.Duration) {
 	}
 }
 
+// cutCount returns how many reads were cut.
+func (g *guard) cutCount() int64 {
+	if g == nil {
+		return 0
+	}
+	return g.cuts.Load()
+}
+
 // close stops the probing for good.
 func (g *guard) close() {
+	if g == nil {
+		return
+	}
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()

@@ -138,3 +138,36 @@ func TestRepairTimeoutKeepsTheLRU(t *testing.T) {
 		t.Fatalf("GetHit while the source does not answer: %+v, %v; want a stale LRU hit", hit, err)
 	}
 }
+
+// slowPlain is a source with no connections (no Prober) whose feed reads
+// are long.
+type slowPlain struct {
+	*memstore.Store
+	slow atomic.Bool
+}
+
+func (s *slowPlain) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
+	if s.slow.Load() {
+		time.Sleep(600 * time.Millisecond) // a long read, not a stuck one
+	}
+	return s.Store.Changes(ctx, after, limit)
+}
+
+// A source without connections (bbolt, memory) is not guarded: a read of
+// it that is merely long (a List of 100,000 flags) is never cut and made
+// again.
+func TestConnectionlessSourceIsNotGuarded(t *testing.T) {
+	src := &slowPlain{Store: memstore.New(memstore.Options{})}
+	n := newNode(t, src, nodeConfig{opts: tiered.Options{ResyncInterval: -1, LoadTimeout: 20 * time.Second}})
+	if _, err := n.Create(ctx(t), mustFlag(t, "f")); err != nil {
+		t.Fatal(err)
+	}
+	waitStarted(t, n)
+	src.slow.Store(true)
+	if _, err := n.Changes(ctx(t), 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Stats().ReadsCut; got != 0 {
+		t.Errorf("a long read of a connectionless source was cut %d times", got)
+	}
+}

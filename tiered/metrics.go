@@ -87,7 +87,7 @@ func (s *Store) Stats() Stats {
 		LRULen: s.lru.Len(), AppliedRevision: applied, Current: current, SourceRevision: s.sync.sourceRev.Load(), BreakerOpen: s.cache != nil && s.breaker.isOpen(),
 		Subscribed:     s.sync.subscribed.Load(),
 		SnapshotLoaded: o.snapshotLoaded.Load(), SnapshotWrites: o.snapshotWrites.Load(),
-		ReadsCut: s.guard.cuts.Load(),
+		ReadsCut: s.guard.cutCount(),
 	}
 }
 
@@ -138,7 +138,8 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider, s *Store) *ob
 	single("flagcache.repair.failures", "Repairs from the change feed that failed.", &o.repairFailures)
 	single("flagcache.source.notifications", "Source commit notifications that started a repair.", &o.notified)
 	single("flagcache.redis.repaired", "Writes re-applied to Redis after it missed them.", &o.redisRepaired)
-	single("flagcache.source.reads_cut", "Source reads cut while stuck on a dead connection (the source answered a probe) and made again.", &s.guard.cuts)
+	counter("flagcache.source.reads_cut", "Source reads cut while stuck on a dead connection (the source answered a probe) and made again.",
+		func(obs metric.Int64Observer) { obs.Observe(s.guard.cutCount()) })
 	single("flagcache.snapshot.writes", "Snapshots of the cache written to local disk.", &o.snapshotWrites)
 	if _, err := m.Int64ObservableGauge("flagcache.snapshot.loaded", metric.WithDescription("Flags loaded from the on-disk snapshot at start (served stale until the source answers)."),
 		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {

@@ -168,6 +168,16 @@ type stuckSource struct {
 	waiting atomic.Int64 // reads hanging now
 }
 
+// Probe and Suspect make it a tiered.Prober, so its reads are guarded: a
+// probe is a one-change feed read, stuck like the others while stuck is
+// set.
+func (s *stuckSource) Probe(ctx context.Context) error {
+	_, err := s.Changes(ctx, 0, 1)
+	return err
+}
+
+func (s *stuckSource) Suspect() {}
+
 func (s *stuckSource) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
 	if s.stuck.Load() {
 		s.waiting.Add(1)

@@ -19,11 +19,11 @@ import (
 // The guard makes that impossible for every read the Store makes of its
 // source: a read waiting longer than stuckAfter makes it probe the source
 // on a connection of its own (the source's Prober: only a source that
-// implements it is guarded), and when a probe begun after the read answers in a quarter of the time
-// the read has waited, the read is cut and made again — on a new
-// connection, since the probe's success also tells a pooling source that
-// its connections are suspect. Listening to the source's notifications
-// again is the same evidence (syncer.watchSource).
+// implements it is guarded), and when a probe begun after the read
+// answers in a quarter of the time the read has waited, the read is cut
+// and made again — on a new connection, since the source is then told
+// that its connections are suspect. Listening to the source's
+// notifications again is the same evidence (syncer.watchSource).
 //
 // A read that is merely slow while the source answers quick probes may be
 // cut too, but once at most (maxCuts), and rounds of cuts come at least
@@ -90,10 +90,9 @@ func guarded[T any](g *guard, ctx context.Context, call func(context.Context) (T
 	if g == nil {
 		return call(ctx)
 	}
-	wait := g.stuckAfter
 	for cuts := 0; ; cuts++ {
 		cctx, cancel := context.WithCancelCause(ctx)
-		c := &guardedCall{start: time.Now(), wait: wait, cancel: cancel}
+		c := &guardedCall{start: time.Now(), wait: g.stuckAfter, cancel: cancel}
 		if cuts == maxCuts {
 			c.wait = 0 // not cut again
 		}
@@ -106,7 +105,6 @@ func guarded[T any](g *guard, ctx context.Context, call func(context.Context) (T
 			return v, err
 		}
 		g.cuts.Add(1)
-		wait *= 2
 	}
 }
 

@@ -132,16 +132,10 @@ func TestShortCallerCondemnsIdleConnections(t *testing.T) {
 	proxy.Blackhole()
 	time.Sleep(300 * time.Millisecond) // the connections sit idle in the black hole
 	proxy.Heal()
-	short := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		_, err := s.Get(ctx, "x")
-		return err
-	}
-	if err := short(); err == nil {
+	if err := getWithin(s, 300*time.Millisecond); err == nil {
 		t.Log("the first Get after the heal found a live connection") // possible, not expected
 	}
-	if err := short(); err != nil {
+	if err := getWithin(s, 300*time.Millisecond); err != nil {
 		t.Fatalf("the second Get after the heal: %v (the dead idle connections were pinged again)", err)
 	}
 }
@@ -166,9 +160,7 @@ func TestProbeAndSuspect(t *testing.T) {
 		t.Fatalf("Probe after the heal: %v", err)
 	}
 	s.Suspect()
-	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if _, err := s.Get(ctx, "x"); err != nil {
+	if err := getWithin(s, 300*time.Millisecond); err != nil {
 		t.Fatalf("the first Get after Suspect: %v (a dead idle connection was used)", err)
 	}
 }
@@ -183,16 +175,11 @@ func TestCutCallFreesItsSlot(t *testing.T) {
 	s, proxy := openProxied(t, 1, pgsource.Options{})
 	proxy.Blackhole()
 	time.Sleep(300 * time.Millisecond) // idle across the fault: pinged, and the ping hangs
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	_, err := s.Get(ctx, "x")
-	cancel()
-	if err == nil {
+	if err := getWithin(s, 200*time.Millisecond); err == nil {
 		t.Fatal("Get in a black hole succeeded")
 	}
 	proxy.Heal()
-	ctx, cancel = context.WithTimeout(context.Background(), 4*time.Second)
-	defer cancel()
-	if _, err := s.Get(ctx, "x"); err != nil {
+	if err := getWithin(s, 4*time.Second); err != nil {
 		t.Fatalf("Get after the heal: %v (the cut call's slot was not freed)", err)
 	}
 }
@@ -245,4 +232,12 @@ func TestWritesLeaveReadsAConnection(t *testing.T) {
 	cancel()
 	tx.Rollback(ctxFor(t))
 	wg.Wait()
+}
+
+// getWithin reads flag "x" with a deadline of d.
+func getWithin(s *pgsource.Store, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_, err := s.Get(ctx, "x")
+	return err
 }

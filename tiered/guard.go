@@ -87,9 +87,6 @@ func newGuard(source flagcache.Store) *guard {
 
 // guarded runs the source read call under g (see guard).
 func guarded[T any](g *guard, ctx context.Context, call func(context.Context) (T, error)) (T, error) {
-	if g == nil {
-		return call(ctx)
-	}
 	for cuts := 0; ; cuts++ {
 		cctx, cancel := context.WithCancelCause(ctx)
 		c := &guardedCall{start: time.Now(), wait: g.stuckAfter, cancel: cancel}
@@ -126,8 +123,8 @@ func (g *guard) end(c *guardedCall) {
 	g.mu.Unlock()
 }
 
-// stuck reports whether a read in flight has waited past its bound.
-// g.mu is held.
+// stuckLocked reports whether a read in flight has waited past its
+// bound. g.mu is held.
 func (g *guard) stuckLocked(now time.Time) bool {
 	for c := range g.calls {
 		if c.wait > 0 && now.Sub(c.start) >= c.wait {

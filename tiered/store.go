@@ -130,7 +130,9 @@ func (o *Options) setDefaults() {
 
 // Store is the tiered flagcache.Store. Create it with New and Close it.
 type Store struct {
-	// source is raw as the Store calls it: its reads under guard.
+	// source is raw as the Store calls it: its reads under guard, when
+	// raw is a Prober (guard nil and source raw otherwise). Optional
+	// interfaces (RevisionWatcher, Compactor) are asked of raw.
 	source  flagcache.Store
 	raw     flagcache.Store
 	guard   *guard
@@ -163,8 +165,12 @@ type Store struct {
 func New(source flagcache.Store, opts Options) *Store {
 	opts.setDefaults()
 	g := newGuard(source)
+	guardedSrc := source
+	if g != nil {
+		guardedSrc = guardedSource{Store: source, g: g}
+	}
 	s := &Store{
-		source:  guardedSource{Store: source, g: g},
+		source:  guardedSrc,
 		raw:     source,
 		guard:   g,
 		opts:    opts,

@@ -10,7 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxNameLen is the longest valid flag name in bytes.
+// MaxNameLen is the longest valid flag name, owner and tag in bytes. The
+// owner and the tags are index keys of some backend (Postgres' btree on
+// owner holds about 2,700 bytes, bbolt's keys 32 KiB): one bound for all
+// keeps every backend storing what the others store.
 const MaxNameLen = 256
 
 // MaxDepth is the deepest a definition nests, its own object counted as
@@ -68,10 +71,10 @@ func (d *Definition) Validate() error {
 	if len(d.DefaultValue) == 0 {
 		return Invalid("default_value", "required")
 	}
-	if err := checkValue("default_value", d.Kind, d.DefaultValue, 1); err != nil {
+	if err := checkValue("default_value", d.Kind, d.DefaultValue); err != nil {
 		return err
 	}
-	if err := checkExtra("", d.Extra, knownTop, 1); err != nil {
+	if err := checkExtra("", d.Extra, knownTop); err != nil {
 		return err
 	}
 	for i, v := range d.Variations {
@@ -79,10 +82,10 @@ func (d *Definition) Validate() error {
 		if len(v.Value) == 0 {
 			return Invalid(field+".value", "required")
 		}
-		if err := checkValue(field+".value", d.Kind, v.Value, 3); err != nil {
+		if err := checkValue(field+".value", d.Kind, v.Value); err != nil {
 			return err
 		}
-		if err := checkExtra(field+".", v.Extra, knownVariation, 3); err != nil {
+		if err := checkExtra(field+".", v.Extra, knownVariation); err != nil {
 			return err
 		}
 	}
@@ -93,22 +96,40 @@ func (d *Definition) Validate() error {
 		if !ValidEnvironment(name) {
 			return Invalid("environments", "%q is not a valid environment name: use [a-z0-9][a-z0-9_-]{0,63}", truncate(name, 80))
 		}
-		if err := checkExtra("environments."+name+".", d.Environments[name].Extra, knownEnvironment, 3); err != nil {
+		if err := checkExtra("environments."+name+".", d.Environments[name].Extra, knownEnvironment); err != nil {
 			return err
 		}
 	}
 	for _, t := range d.Metadata.Tags {
-		if t == "" {
+		switch {
+		case t == "":
 			return Invalid("metadata.tags", "tags must be non-empty UTF-8 strings")
+		case len(t) > MaxNameLen:
+			return Invalid("metadata.tags", "a tag is longer than %d bytes", MaxNameLen)
 		}
 		if err := checkText("metadata.tags", t); err != nil {
 			return err
 		}
 	}
+	if len(d.Metadata.Owner) > MaxNameLen {
+		return Invalid("metadata.owner", "longer than %d bytes", MaxNameLen)
+	}
 	if err := checkText("metadata.owner", d.Metadata.Owner); err != nil {
 		return err
 	}
-	return checkExtra("metadata.", d.Metadata.Extra, knownMetadata, 2)
+	if err := checkExtra("metadata.", d.Metadata.Extra, knownMetadata); err != nil {
+		return err
+	}
+	return checkDocument(d.encoded())
+}
+
+// encoded is the JSON a store writes for d (AppendJSON), without a copy
+// when d still holds what it was decoded from.
+func (d *Definition) encoded() []byte {
+	if d.src != nil && d.src.odd == "" && d.unchanged() {
+		return d.src.raw
+	}
+	return d.AppendJSON(nil)
 }
 
 // checkText refuses a string field that is not valid UTF-8 or holds NUL,
@@ -125,8 +146,8 @@ func checkText(field, s string) error {
 
 // checkExtra checks the unknown members of one object of a definition:
 // names that are text, none that case-folds to a known member, and values
-// that pass checkJSON at depth base (the object's own level).
-func checkExtra(prefix string, extra map[string]json.RawMessage, known []string, base int) error {
+// that are JSON (checkDocument checks what is inside them).
+func checkExtra(prefix string, extra map[string]json.RawMessage, known []string) error {
 	for name, raw := range extra {
 		field := prefix + truncate(name, 64)
 		if err := checkText(field, name); err != nil {
@@ -140,50 +161,260 @@ func checkExtra(prefix string, extra map[string]json.RawMessage, known []string,
 		if !json.Valid(raw) {
 			return Invalid(field, "not valid JSON")
 		}
-		if err := checkJSON(field, raw, base); err != nil {
-			return err
-		}
 	}
 	return nil
 }
 
-// checkJSON walks raw, a valid JSON value inside an object at level base,
-// and refuses what the backends cannot store alike: nesting beyond
-// MaxDepth, strings (and member names) with NUL, lone surrogates or
-// invalid UTF-8, and numbers that are not finite float64 or are longer
-// than MaxNumberLen.
-func checkJSON(field string, raw []byte, base int) error {
-	depth := base
-	for i := 0; i < len(raw); {
-		switch c := raw[i]; {
-		case c == '{' || c == '[':
-			if depth++; depth > MaxDepth {
-				return Invalid(field, "nested deeper than %d levels", MaxDepth)
-			}
-			i++
-		case c == '}' || c == ']':
-			depth--
-			i++
-		case c == '"':
-			end, err := checkString(raw, i)
-			if err != nil {
-				return Invalid(field, "%s", err)
-			}
-			i = end
-		case c == '-' || (c >= '0' && c <= '9'):
-			end := i + 1
-			for end < len(raw) && strings.IndexByte("0123456789+-.eE", raw[end]) >= 0 {
-				end++
-			}
-			if err := checkNumber(raw[i:end]); err != nil {
-				return Invalid(field, "%s", err)
-			}
-			i = end
-		default: // white space, ',', ':', true, false, null
-			i++
+// checkDocument walks doc, the JSON a store writes for a definition, and
+// refuses what the backends cannot store alike, in every value and member
+// name: nesting beyond MaxDepth; strings with NUL, lone surrogates or
+// invalid UTF-8; numbers that are not finite float64 or are longer than
+// MaxNumberLen; a member name given twice in one object (bbolt and Redis
+// keep both, Postgres' jsonb keeps the last, and decoders differ on which
+// one wins or refuse the document). These are the rules of I-JSON (RFC
+// 7493) and no NUL. It walks the document rather than the Go fields
+// because a decoded definition is written as it was sent: its strings'
+// escapes and bytes, not what they decoded to. The error names the member
+// of a modelled object (the definition, its metadata, an environment, a
+// variation) that holds the fault.
+func checkDocument(doc []byte) error {
+	w := docWalker{doc: doc}
+	w.path = w.pathBuf[:0]
+	w.names = w.nameBuf[:0]
+	end, err := w.value(0, 0, shapeDefinition)
+	if err == nil && skipSpace(doc, end) != len(doc) {
+		err = w.syntax()
+	}
+	return err
+}
+
+// shape is what a value of a definition is to the model: an object whose
+// members name their own faults, or a value whose faults name the member
+// holding it.
+type shape uint8
+
+const (
+	shapeValue shape = iota
+	shapeDefinition
+	shapeMetadata
+	shapeEnvironments
+	shapeEnvironment
+	shapeVariations
+	shapeVariation
+)
+
+// member is the shape of the member name of an object of shape s.
+func (s shape) member(name []byte) shape {
+	switch s {
+	case shapeDefinition:
+		switch string(name) {
+		case "metadata":
+			return shapeMetadata
+		case "environments":
+			return shapeEnvironments
+		case "variations":
+			return shapeVariations
+		}
+	case shapeEnvironments:
+		return shapeEnvironment
+	}
+	return shapeValue
+}
+
+type docWalker struct {
+	doc   []byte
+	path  []segment // the modelled members around the value being walked
+	names [][]byte  // member names of the objects being walked, innermost last
+
+	pathBuf [4]segment
+	nameBuf [32][]byte
+}
+
+// segment is a member's name, or an array element's index (name nil).
+type segment struct {
+	name  []byte
+	index int
+}
+
+// field names the value being walked: its modelled members, joined.
+func (w *docWalker) field() string {
+	var b []byte
+	for _, s := range w.path {
+		switch {
+		case s.name == nil:
+			b = strconv.AppendInt(append(b, '['), int64(s.index), 10)
+			b = append(b, ']')
+		case len(b) > 0:
+			b = append(append(b, '.'), truncate(string(s.name), 64)...)
+		default:
+			b = append(b, truncate(string(s.name), 64)...)
 		}
 	}
-	return nil
+	if len(b) == 0 {
+		return "definition"
+	}
+	return string(b)
+}
+
+func (w *docWalker) fault(format string, args ...any) error {
+	return Invalid(w.field(), format, args...)
+}
+
+func (w *docWalker) syntax() error { return Invalid("definition", "not valid JSON") }
+
+// value walks the value at doc[i] (after white space), inside a container
+// at depth (0 for the definition itself), and returns the index after it.
+func (w *docWalker) value(i, depth int, s shape) (int, error) {
+	doc := w.doc
+	i = skipSpace(doc, i)
+	if i >= len(doc) {
+		return 0, w.syntax()
+	}
+	switch c := doc[i]; {
+	case c == '{' || c == '[':
+		if depth+1 > MaxDepth {
+			return 0, w.fault("nested deeper than %d levels", MaxDepth)
+		}
+		if c == '[' {
+			return w.array(i, depth+1, s)
+		}
+		return w.object(i, depth+1, s)
+	case c == '"':
+		end, err := checkString(doc, i)
+		if err != nil {
+			return 0, w.fault("%s", err)
+		}
+		return end, nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		end := i + 1
+		for end < len(doc) && strings.IndexByte("0123456789+-.eE", doc[end]) >= 0 {
+			end++
+		}
+		if err := checkNumber(doc[i:end]); err != nil {
+			return 0, w.fault("%s", err)
+		}
+		return end, nil
+	}
+	end := i // true, false, null
+	for end < len(doc) && doc[end] >= 'a' && doc[end] <= 'z' {
+		end++
+	}
+	if end == i {
+		return 0, w.syntax()
+	}
+	return end, nil
+}
+
+func (w *docWalker) object(i, depth int, s shape) (int, error) {
+	doc, first := w.doc, len(w.names)
+	var seen map[string]bool // for objects of many members
+	i = skipSpace(doc, i+1)
+	if i < len(doc) && doc[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(doc) || doc[i] != '"' {
+			return 0, w.syntax()
+		}
+		end, err := checkString(doc, i)
+		if err != nil {
+			end = skipString(doc, i)
+		}
+		if end-i < 2 || doc[end-1] != '"' {
+			return 0, w.syntax()
+		}
+		name := plainName(doc[i:end])
+		if name == nil {
+			decoded, _ := memberName(doc[i:end])
+			name = []byte(decoded)
+		}
+		if s != shapeValue {
+			w.path = append(w.path, segment{name: name})
+		}
+		if err != nil {
+			return 0, w.fault("a member name: %s", err)
+		}
+		if w.repeated(first, name, &seen) {
+			return 0, w.fault("the member %q is given twice", truncate(string(name), 64))
+		}
+		if i = skipSpace(doc, end); i >= len(doc) || doc[i] != ':' {
+			return 0, w.syntax()
+		}
+		if i, err = w.value(i+1, depth, s.member(name)); err != nil {
+			return 0, err
+		}
+		if s != shapeValue {
+			w.path = w.path[:len(w.path)-1]
+		}
+		switch i = skipSpace(doc, i); {
+		case i < len(doc) && doc[i] == ',':
+			i = skipSpace(doc, i+1)
+		case i < len(doc) && doc[i] == '}':
+			w.names = w.names[:first]
+			return i + 1, nil
+		default:
+			return 0, w.syntax()
+		}
+	}
+}
+
+// repeated reports whether name is among the names of the object whose
+// first name is w.names[first], and adds it; past 16 names it keeps them
+// in *seen, so an object of many members costs no quadratic time.
+func (w *docWalker) repeated(first int, name []byte, seen *map[string]bool) bool {
+	names := w.names[first:]
+	if *seen == nil && len(names) < 16 {
+		for _, n := range names {
+			if bytes.Equal(n, name) {
+				return true
+			}
+		}
+		w.names = append(w.names, name)
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[string]bool, 2*len(names))
+		for _, n := range names {
+			(*seen)[string(n)] = true
+		}
+	}
+	if (*seen)[string(name)] {
+		return true
+	}
+	(*seen)[string(name)] = true
+	return false
+}
+
+func (w *docWalker) array(i, depth int, s shape) (int, error) {
+	doc := w.doc
+	i = skipSpace(doc, i+1)
+	if i < len(doc) && doc[i] == ']' {
+		return i + 1, nil
+	}
+	elem := shapeValue
+	if s == shapeVariations {
+		elem = shapeVariation
+	}
+	for n := 0; ; n++ {
+		if elem != shapeValue {
+			w.path = append(w.path, segment{index: n})
+		}
+		var err error
+		if i, err = w.value(i, depth, elem); err != nil {
+			return 0, err
+		}
+		if elem != shapeValue {
+			w.path = w.path[:len(w.path)-1]
+		}
+		switch i = skipSpace(doc, i); {
+		case i < len(doc) && doc[i] == ',':
+			i++
+		case i < len(doc) && doc[i] == ']':
+			return i + 1, nil
+		default:
+			return 0, w.syntax()
+		}
+	}
 }
 
 type reason string
@@ -346,15 +577,12 @@ func ValidEnvironment(name string) bool {
 	return true
 }
 
-// checkValue reports whether raw is a JSON value of kind k that passes
-// checkJSON at level base.
-func checkValue(field string, k Kind, raw json.RawMessage, base int) error {
+// checkValue reports whether raw is a JSON value of kind k (checkDocument
+// checks what is inside it).
+func checkValue(field string, k Kind, raw json.RawMessage) error {
 	raw = bytes.TrimSpace(raw)
 	if !json.Valid(raw) {
 		return Invalid(field, "not valid JSON")
-	}
-	if err := checkJSON(field, raw, base); err != nil {
-		return err
 	}
 	ok := true
 	switch k {

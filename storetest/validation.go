@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -297,7 +298,58 @@ func hostileDefinitions() []struct {
 		{"environment Enabled", "environments.prod.Enabled", mod(func(d *flagcache.Definition) {
 			d.Environments = map[string]flagcache.Environment{"prod": {Extra: map[string]json.RawMessage{"Enabled": raw(`true`)}}}
 		})},
+		// Text past what every backend's index holds (Postgres' btree on
+		// owner, bbolt's keys of the tag and owner indexes).
+		{"owner of 257 bytes", "metadata.owner", mod(func(d *flagcache.Definition) { d.Metadata.Owner = strings.Repeat("o", flagcache.MaxNameLen+1) })},
+		{"tag of 257 bytes", "metadata.tags", mod(func(d *flagcache.Definition) {
+			d.Metadata.Tags = []string{"ok", strings.Repeat("t", flagcache.MaxNameLen+1)}
+		})},
+		// Decoded from JSON, so that a string's escapes and bytes are kept
+		// as sent: a decoder that would turn them into U+FFFD must not hide
+		// them from validation.
+		{"escaped lone surrogate in name", "name", decoded(`"name":"a\ud800"`)},
+		{"escaped lone surrogate in description", "description", decoded(`"name":"N","description":"\udfff"`)},
+		{"escaped lone surrogate in owner", "metadata.owner", decoded(`"name":"N","metadata":{"owner":"\ud800"}`)},
+		{"escaped lone surrogate in a tag", "metadata.tags", decoded(`"name":"N","metadata":{"tags":["ok","\udc00"]}`)},
+		{"invalid UTF-8 bytes in name", "name", decoded("\"name\":\"a\xffb\"")},
+		{"lone surrogate in an environment member's name", "environments.prod", decoded(`"name":"N","environments":{"prod":{"\ud800":1}}`)},
+		{"lone surrogate in an unknown field's name", "", decoded(`"name":"N","\ud800":1`)},
+		// Member names given twice: backends that keep the text keep both,
+		// Postgres' jsonb keeps the last, and decoders disagree on which
+		// one wins (or refuse the document).
+		{"name twice", "name", decoded(`"name":"A","name":"B"`)},
+		{"unknown field twice", "x", decoded(`"name":"N","x":1,"x":2`)},
+		{"member twice in a json default", "default_value", mod(func(d *flagcache.Definition) {
+			d.Kind, d.DefaultValue, d.Variations = flagcache.KindJSON, raw(`{"on":true,"on":false}`), nil
+		})},
+		{"member twice, once escaped, in an unknown field", "rules", extra("rules", raw(`[{"a":1,"\u0061":2}]`))},
+		{"environment twice", "environments.prod", decoded(`"name":"N","environments":{"prod":{"enabled":true},"prod":{"enabled":false}}`)},
+		{"enabled twice", "environments.prod.enabled", decoded(`"name":"N","environments":{"prod":{"enabled":true,"enabled":false}}`)},
+		{"owner twice", "metadata.owner", decoded(`"name":"N","metadata":{"owner":"a","owner":"b"}`)},
+		{"many members, the last twice", "rules", extra("rules", raw(`{`+manyMembers(100)+`,"m0":1}`))},
 	}
+}
+
+// decoded returns the boolean flag "bad" decoded from JSON with members
+// (its name among them) added after its id, kind and default_value.
+func decoded(members string) *flagcache.Definition {
+	var d flagcache.Definition
+	if err := json.Unmarshal([]byte(`{"id":"bad","kind":"boolean","default_value":true,`+members+`}`), &d); err != nil {
+		panic(err)
+	}
+	return &d
+}
+
+// manyMembers returns n members "m0":0 … of a JSON object, comma-separated.
+func manyMembers(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"m%d":%d`, i, i)
+	}
+	return b.String()
 }
 
 func testHostileValues(t *testing.T, s flagcache.Store) {
@@ -349,6 +401,11 @@ func testBoundaryValues(t *testing.T, s flagcache.Store) {
 		flag("numbers", "Numbers", func(d *flagcache.Definition) {
 			d.Kind, d.DefaultValue, d.Variations = flagcache.KindNumber, raw(`1.7976931348623157e308`), nil
 			d.Extra = map[string]json.RawMessage{"small": raw(`5e-324`), "zero": raw(`-0.0e-999`), "int": raw(strings.Repeat("9", 200))}
+		}),
+		flag("labels", strings.Repeat("n", flagcache.MaxNameLen), func(d *flagcache.Definition) {
+			d.Metadata.Owner = strings.Repeat("\u00e9", flagcache.MaxNameLen/2)
+			d.Metadata.Tags = []string{strings.Repeat("t", flagcache.MaxNameLen)}
+			d.Extra = map[string]json.RawMessage{"rules": raw(`{` + manyMembers(100) + `}`)}
 		}),
 		flag("text", "Text \u00e9\U0001F600", func(d *flagcache.Definition) {
 			d.Kind, d.DefaultValue, d.Variations = flagcache.KindString, raw(`"pair \ud83d\ude00 and \u00e9"`), nil

@@ -15,6 +15,7 @@ import (
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/httpapi"
 	"github.com/flagcache/flagcache/memstore"
+	"github.com/flagcache/flagcache/ofrep"
 	"github.com/flagcache/flagcache/wire"
 )
 
@@ -139,7 +140,8 @@ func TestWeakIfMatch(t *testing.T) {
 }
 
 // TestStalledBody: a body that stops arriving gets a 408 on the wire and
-// in the metrics, not the 499 of a client that went away.
+// in the metrics, not the 499 of a client that went away, on every route
+// that reads a body (OFREP's too).
 func TestStalledBody(t *testing.T) {
 	mp, metrics, err := httpapi.NewPrometheus()
 	if err != nil {
@@ -151,29 +153,45 @@ func TestStalledBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	evaluations, err := ofrep.NewHandler(store, ofrep.Options{DefaultEnvironment: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.MountOFREP(evaluations)
 	srv := newUnstarted(h)
 	srv.Config.ReadTimeout = 300 * time.Millisecond
 	srv.Start()
 	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "POST /v1/flags HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"id\":")
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no response to a stalled body: %v", err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusRequestTimeout || errorCode(t, string(b)) != "request_timeout" {
-		t.Fatalf("stalled body: got %d %s, want 408", res.StatusCode, b)
-	}
-	_, body := get(t, "GET", srv.URL+"/metrics")
-	const want = `http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_code="408",http_route="/v1/flags"} 1`
-	if !strings.Contains(body, want) {
-		t.Errorf("/metrics lacks %s:\n%s", want, body)
+	for _, c := range []struct{ method, path, route string }{
+		{"POST", "/v1/flags", "/v1/flags"},
+		{"PUT", "/v1/flags/a", "/v1/flags/{id}"},
+		{"POST", "/v1/flags:batchGet", "/v1/flags:batchGet"},
+		{"POST", "/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags"},
+		{"POST", "/ofrep/v1/evaluate/flags/a", "/ofrep/v1/evaluate/flags/{key}"},
+	} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, c.method+" "+c.path+" HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"id\":")
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s %s: no response to a stalled body: %v", c.method, c.path, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusRequestTimeout || strings.Contains(string(b), "127.0.0.1") {
+			t.Errorf("%s %s: stalled body: got %d %s, want 408 naming no address", c.method, c.path, res.StatusCode, b)
+		}
+		if strings.HasPrefix(c.path, "/v1/") && errorCode(t, string(b)) != "request_timeout" {
+			t.Errorf("%s %s: got %s, want code request_timeout", c.method, c.path, b)
+		}
+		_, body := get(t, "GET", srv.URL+"/metrics")
+		want := `http_server_request_duration_seconds_count{http_request_method="` + c.method + `",http_response_status_code="408",http_route="` + c.route + `"} 1`
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -325,9 +326,16 @@ func (h *Handler) environment(w http.ResponseWriter, r *http.Request) (string, i
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
+		var (
+			tooLarge *http.MaxBytesError
+			netErr   net.Error
+		)
 		if errors.As(err, &tooLarge) {
 			return "", http.StatusRequestEntityTooLarge, &contextError{CodeParseError, fmt.Sprintf("the body is over %d bytes", tooLarge.Limit)}
+		}
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			// The server's ReadTimeout passed: the client is still there.
+			return "", http.StatusRequestTimeout, &contextError{CodeParseError, "the body did not arrive in time"}
 		}
 		return "", http.StatusBadRequest, &contextError{CodeParseError, "could not read the body: " + err.Error()}
 	}

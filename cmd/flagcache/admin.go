@@ -123,8 +123,7 @@ func (c *cli) get(ctx context.Context, args []string) error {
 	k := c.connFlags(fs)
 	defOnly := fs.Bool("definition", false, "print only the definition (what create and update read)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: flagcache get [flags] ID\n\nPrints the stored flag: definition, version, etag, revision.")
-		printFlags(fs)
+		c.usageOf(fs, "get", "Prints the stored flag: definition, version, etag, revision.")
 	}
 	pos, err := parseArgs(fs, args, 1, 1, "one flag id")
 	if err != nil {
@@ -313,8 +312,7 @@ func (c *cli) update(ctx context.Context, args []string) error {
 		"Default: the version of input shaped like `get` output, else unconditional")
 	asJSON := fs.Bool("json", false, "print the stored flag as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: flagcache update [flags] [ID]\n\nReplaces a flag. An ID argument must match the definition's id (or fills it in).")
-		printFlags(fs)
+		c.usageOf(fs, "update", "Replaces a flag. An ID argument must match the definition's id (or fills it in).")
 	}
 	pos, err := parseArgs(fs, args, 0, 1, "at most one flag id")
 	if err != nil {

@@ -18,8 +18,7 @@ func (c *cli) history(ctx context.Context, args []string) error {
 	before := fs.Int64("before", 0, "start below this `version` (0: the newest)")
 	asJSON := fs.Bool("json", false, `print {"versions": [...], "next": N} with the full definitions`)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: flagcache history [flags] ID\n\nPrints the kept versions of a flag, newest first: version, revision, op, actor, time.")
-		printFlags(fs)
+		c.usageOf(fs, "history", "Prints the kept versions of a flag, newest first: version, revision, op, actor, time.")
 	}
 	pos, err := parseArgs(fs, args, 1, 1, "one flag id")
 	if err != nil {
@@ -64,8 +63,7 @@ func (c *cli) revert(ctx context.Context, args []string) error {
 	ifMatch := fs.String("if-match", "", "revert only if the flag is still at this `version` (default: the one read now)")
 	asJSON := fs.Bool("json", false, "print the stored flag as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: flagcache revert --to N [flags] ID\n\nWrites version N's definition back as a new version, with If-Match on the\ncurrent one: a write in between makes it fail, and nothing is overwritten.")
-		printFlags(fs)
+		c.usageOf(fs, "revert", "Writes version N's definition back as a new version, with If-Match on the\ncurrent one: a write in between makes it fail, and nothing is overwritten.")
 	}
 	pos, err := parseArgs(fs, args, 1, 1, "one flag id")
 	if err != nil {

@@ -58,12 +58,14 @@ type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
-	summary        string // of the command running, for its help
+	cmd            command // the command running, for its help
 }
 
-// command is a subcommand: one row of commands.
+// command is a subcommand: one row of commands. args is the synopsis of
+// its arguments after the flags, for its usage line.
 type command struct {
 	name    string
+	args    string
 	summary string
 	run     func(c *cli, ctx context.Context, args []string) error
 }
@@ -71,20 +73,23 @@ type command struct {
 // commands is every subcommand, in the order of the usage message; the
 // package doc lists them too.
 var commands = []command{
-	{"serve", "run the HTTP API daemon", (*cli).serve},
-	{"migrate", "apply the Postgres schema migrations", (*cli).migrate},
-	{"healthcheck", "probe a running daemon (for container health checks)", (*cli).healthcheck},
-	{"version", "print the version", (*cli).version},
-	{"get", "print a flag as JSON", (*cli).get},
-	{"list", "list flags (filters; a table or --json)", (*cli).list},
-	{"create", "create a flag from a JSON file or stdin", (*cli).create},
-	{"update", "replace a flag from a JSON file or stdin (--if-match)", (*cli).update},
-	{"delete", "delete a flag (--if-match)", (*cli).delete},
-	{"export", "write every flag to a JSON file", (*cli).export},
-	{"import", "create or update flags from an export file", (*cli).importFlags},
-	{"history", "print a flag's versions, newest first (a table or --json)", (*cli).history},
-	{"revert", "write an earlier version of a flag back (--to N)", (*cli).revert},
+	{"serve", "", "run the HTTP API daemon", (*cli).serve},
+	{"migrate", "", "apply the Postgres schema migrations", (*cli).migrate},
+	{"healthcheck", "", "probe a running daemon (for container health checks)", (*cli).healthcheck},
+	{"version", "", "print the version", (*cli).version},
+	{"get", "ID", "print a flag as JSON", (*cli).get},
+	{"list", "", "list flags (filters; a table or --json)", (*cli).list},
+	{"create", "", "create a flag from a JSON file or stdin", (*cli).create},
+	{"update", "[ID]", "replace a flag from a JSON file or stdin (--if-match)", (*cli).update},
+	{"delete", "ID", "delete a flag (--if-match)", (*cli).delete},
+	{"export", "", "write every flag to a JSON file", (*cli).export},
+	{"import", "", "create or update flags from an export file", (*cli).importFlags},
+	{"history", "ID", "print a flag's versions, newest first (a table or --json)", (*cli).history},
+	{"revert", "--to N ID", "write an earlier version of a flag back (--to N)", (*cli).revert},
 }
+
+// helpCommand is help's row: not in commands, which it reads.
+var helpCommand = command{name: "help", args: "[command]", summary: "print the help of a command: flagcache help <command>"}
 
 func lookup(name string) (command, bool) {
 	for _, cmd := range commands {
@@ -117,7 +122,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		c.usage(c.stderr)
 		return 2
 	}
-	c.summary = cmd.summary
+	c.cmd = cmd
 	return c.exit(cmd.name, cmd.run(c, ctx, args[1:]))
 }
 
@@ -142,6 +147,12 @@ func (c *cli) help(ctx context.Context, args []string) int {
 		c.usage(c.stdout)
 		return 0
 	}
+	if len(args) == 1 && strings.TrimLeft(args[0], "-") == helpCommand.name { // help help, help --help
+		h := *c
+		h.cmd = helpCommand
+		h.printUsage(c.stdout, helpCommand.name, "")
+		return 0
+	}
 	cmd, ok := lookup(args[0])
 	if !ok || len(args) > 1 {
 		fmt.Fprintf(c.stderr, "flagcache help: want one command name, got %q\n\n", strings.Join(args, " "))
@@ -149,7 +160,7 @@ func (c *cli) help(ctx context.Context, args []string) int {
 		return 2
 	}
 	out := *c
-	out.stderr, out.summary = c.stdout, cmd.summary
+	out.stderr, out.cmd = c.stdout, cmd
 	return out.exit(cmd.name, cmd.run(&out, ctx, []string{"--help"}))
 }
 
@@ -158,7 +169,7 @@ func (c *cli) usage(w io.Writer) {
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-12s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprintf(w, "  %-12s %s\n", "help", "print the help of a command: flagcache help <command>")
+	fmt.Fprintf(w, "  %-12s %s\n", helpCommand.name, helpCommand.summary)
 	fmt.Fprintln(w, "\nRun 'flagcache help <command>' for the flags of a command; 'flagcache --version' for the version.")
 }
 
@@ -167,15 +178,35 @@ func (c *cli) usage(w io.Writer) {
 func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("flagcache "+name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: flagcache %s [flags]\n", name)
-		if c.summary != "" {
-			fmt.Fprintf(fs.Output(), "\n%s.\n", strings.ToUpper(c.summary[:1])+c.summary[1:])
-		}
-		fmt.Fprintln(fs.Output(), "\nFlags:")
-		printFlags(fs)
-	}
+	fs.Usage = func() { c.usageOf(fs, name, "") }
 	return fs
+}
+
+// usageOf prints the help of command name: its usage line, the longer
+// description given (else its summary), and its flags.
+func (c *cli) usageOf(fs *flag.FlagSet, name, description string) {
+	c.printUsage(fs.Output(), name, description)
+	fmt.Fprintln(fs.Output(), "\nFlags:")
+	printFlags(fs)
+}
+
+// printUsage prints the usage line of command name, with the arguments of
+// the command running, and the description, else its summary.
+func (c *cli) printUsage(w io.Writer, name, description string) {
+	line := "Usage: flagcache " + name
+	if name != helpCommand.name {
+		line += " [flags]"
+	}
+	if c.cmd.args != "" {
+		line += " " + c.cmd.args
+	}
+	fmt.Fprintln(w, line)
+	if description == "" && c.cmd.summary != "" {
+		description = strings.ToUpper(c.cmd.summary[:1]) + c.cmd.summary[1:] + "."
+	}
+	if description != "" {
+		fmt.Fprintf(w, "\n%s\n", description)
+	}
 }
 
 // printFlags is flag.PrintDefaults with "--" before each name: the flag

@@ -71,6 +71,33 @@ func TestHelp(t *testing.T) {
 			}
 		})
 	}
+	// The usage line names the arguments a command takes; every help has
+	// the same layout: usage, description, "Flags:".
+	usage := map[string]string{
+		"get": "Usage: flagcache get [flags] ID", "update": "Usage: flagcache update [flags] [ID]",
+		"delete": "Usage: flagcache delete [flags] ID", "history": "Usage: flagcache history [flags] ID",
+		"revert": "Usage: flagcache revert [flags] --to N ID", "list": "Usage: flagcache list [flags]",
+	}
+	for _, cmd := range commands {
+		t.Run(cmd.name+" layout", func(t *testing.T) {
+			_, stdout, _ := runCLI(t, nil, "help", cmd.name)
+			lines := strings.Split(stdout, "\n")
+			if want, ok := usage[cmd.name]; ok && lines[0] != want {
+				t.Errorf("usage line: got %q, want %q", lines[0], want)
+			}
+			if !strings.Contains(stdout, "\n\nFlags:\n") {
+				t.Errorf("no \"Flags:\" section:\n%s", stdout)
+			}
+		})
+	}
+	t.Run("help help", func(t *testing.T) {
+		for _, args := range [][]string{{"help", "help"}, {"help", "--help"}} {
+			code, stdout, stderr := runCLI(t, nil, args...)
+			if code != 0 || !strings.Contains(stdout, "Usage: flagcache help [command]") || stderr != "" {
+				t.Errorf("flagcache %s: got %d, stdout %q, stderr %q; want 0 and help's usage", strings.Join(args, " "), code, stdout, stderr)
+			}
+		}
+	})
 	t.Run("serve flags", func(t *testing.T) {
 		_, stdout, _ := runCLI(t, nil, "help", "serve")
 		if !strings.Contains(stdout, "  --listen address") || !strings.Contains(stdout, "Run the HTTP API daemon.") {

@@ -328,3 +328,34 @@ func TestRefusedValues(t *testing.T) {
 		})
 	}
 }
+
+// flagcache reads its tokens and DSN once, at start: a Secret the chart
+// renders with other values must roll the pods, as a changed ConfigMap
+// does (checksum annotations on the pod template).
+func TestSecretChangeRollsPods(t *testing.T) {
+	for _, mode := range []string{"deployment", "sidecar"} {
+		t.Run(mode, func(t *testing.T) {
+			annotations := func(writeToken string) map[string]string {
+				values := map[string]any{
+					"mode":     mode,
+					"workload": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "app:1"}}},
+					"auth":     map[string]any{"writeToken": writeToken},
+					"postgres": tryOut["postgres"],
+				}
+				r := mustRender(t, values)
+				key := "Deployment/ff-flagcache"
+				if mode == "sidecar" {
+					key = "Deployment/ff"
+				}
+				return get[*appsv1.Deployment](t, r, key).Spec.Template.Annotations
+			}
+			a, b := annotations("token-a"), annotations("token-b")
+			if fmt.Sprint(a) == fmt.Sprint(b) {
+				t.Errorf("another write token leaves the pod template as it was: %v", a)
+			}
+			if strings.Contains(fmt.Sprint(a), "token-a") {
+				t.Errorf("the token is in the pod template: %v", a)
+			}
+		})
+	}
+}

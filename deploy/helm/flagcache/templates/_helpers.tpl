@@ -141,6 +141,20 @@ capabilities:
 {{- end }}
 {{- end -}}
 
+{{/* The pod template's annotations. flagcache reads its config, tokens
+and DSN once, at start: the checksums roll the pods when the ConfigMap or
+the Secret the chart renders changes (an auth.existingSecret is the
+owner's to roll). */}}
+{{- define "flagcache.podAnnotations" -}}
+checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+{{- if not .Values.auth.existingSecret }}
+checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end }}
+{{- with .Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
 {{/* The pod spec's common part: security, scheduling. */}}
 {{- define "flagcache.podCommon" -}}
 securityContext:

@@ -163,8 +163,14 @@ func (e *outcomeError) Unwrap() []error {
 // notFound is the error of a read the local cache answers "absent": the
 // same as the daemon's 404.
 func notFound(id flagcache.ID) error {
-	return &Error{Status: wire.Status(wire.CodeNotFound), Code: wire.CodeNotFound,
-		Message: fmt.Sprintf("flag %q not found", id), cause: flagcache.ErrNotFound}
+	return errorOf(wire.CodeNotFound, fmt.Sprintf("flag %q not found", id))
+}
+
+// errorOf is an *Error the client makes itself, not read from a response:
+// the status and the flagcache error of code are wire's.
+func errorOf(code, message string) *Error {
+	row, _ := wire.Lookup(code)
+	return &Error{Status: row.Status, Code: code, Message: message, cause: row.Err}
 }
 
 func truncate(s string, n int) string {

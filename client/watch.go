@@ -391,10 +391,9 @@ func parseEvent(name, id, data string) (Event, bool, error) {
 	switch flagcache.Op(name) {
 	case flagcache.OpUpsert, flagcache.OpDelete:
 	case OpResync:
-		return Event{}, false, &Error{Status: http.StatusGone, Code: "resync_needed",
-			Message: "the watch cursor expired while streaming", cause: flagcache.ErrResyncNeeded}
+		return Event{}, false, errorOf(wire.CodeResyncNeeded, "the watch cursor expired while streaming")
 	case wire.EventError:
-		e := &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the watch stream failed", cause: flagcache.ErrUnavailable}
+		e := errorOf(wire.CodeUnavailable, "the watch stream failed")
 		var body wire.ErrorBody
 		// A body that does not decode still ends the stream.
 		if json.Unmarshal([]byte(data), &body) == nil && body.Error != nil {

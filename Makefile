@@ -8,7 +8,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-# make release: static binaries (no cgo) for each of these, with SHA256SUMS.
+# make release: binaries without cgo for each of these, with SHA256SUMS
+# (linux: statically linked; darwin: linked to libSystem only, as macOS
+# requires).
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 DIST      ?= dist
 

@@ -50,6 +50,9 @@ type source struct {
 // defSource is a Definition's source with the values its fields decoded to.
 type defSource struct {
 	source
+	// served is why a stored definition is not served as its bytes
+	// (DecodeStored), or "".
+	served            string
 	id                ID
 	name, description string
 	kind              Kind
@@ -707,6 +710,9 @@ func malformed(d *Definition) string {
 	}
 	if err := d.oddMember(true); err != nil {
 		return err.Error()
+	}
+	if s := d.src; s != nil && s.served != "" && d.sameExceptID() {
+		return (&InvalidError{Field: "definition", Reason: s.served}).Error()
 	}
 	if err := d.Validate(); err != nil {
 		return err.Error()

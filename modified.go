@@ -14,7 +14,9 @@ type ModifiedSincePager interface {
 	// strictly after since (what ModifiedSince returns); with afterID
 	// those whose (updated_at, id) is after (since, afterID), so a page
 	// continues where the previous one ended with since = its last flag's
-	// updated_at and afterID = its id.
+	// ModifiedAt and afterID = its id. updated_at is the store's own
+	// (Stored.ModifiedAt), which for a row another writer stored need not
+	// be the definition's.
 	ModifiedSincePage(ctx context.Context, since time.Time, afterID ID, limit int) ([]*Stored, error)
 }
 
@@ -55,9 +57,9 @@ func ModifiedSincePage(ctx context.Context, s Store, since time.Time, afterID ID
 }
 
 // CompareModified orders a flag against the cursor (since, afterID) by
-// updated_at, then id.
+// ModifiedAt, then id.
 func CompareModified(f *Stored, since time.Time, afterID ID) int {
-	if c := f.Definition.Metadata.UpdatedAt.Compare(Timestamp(since)); c != 0 {
+	if c := f.ModifiedAt().Compare(Timestamp(since)); c != 0 {
 		return c
 	}
 	return cmp.Compare(f.Definition.ID, afterID)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Stored is a definition as a store holds it: the definition, its version
@@ -23,6 +24,23 @@ type Stored struct {
 	ETag       string      `json:"etag"`
 	Revision   int64       `json:"revision"`
 	Malformed  string      `json:"malformed,omitempty"`
+
+	// Modified is when the store's own books say the flag was last
+	// written, set by ModifiedSince and ModifiedSincePage only where that
+	// is not metadata.updated_at: a row another writer stored with another
+	// updated_at, or none, which Postgres orders by its updated_at column
+	// and Redis by its index. Not part of the JSON; see ModifiedAt.
+	Modified time.Time `json:"-"`
+}
+
+// ModifiedAt is the time ModifiedSince selects and orders the flag by, and
+// so the since of the cursor (with the id) that continues a page ending
+// with it: Modified when a store set it, else metadata.updated_at.
+func (s *Stored) ModifiedAt() time.Time {
+	if !s.Modified.IsZero() || s.Definition == nil {
+		return s.Modified
+	}
+	return s.Definition.Metadata.UpdatedAt
 }
 
 // ETag returns the entity tag of a version: "v3" in double quotes.
@@ -61,12 +79,25 @@ func NewStored(def *Definition, version, revision int64) *Stored {
 // as Definition.UnmarshalJSON does (never failing on a member of a type
 // flagcache does not model, whatever its nesting), with the id of the row
 // it was stored under whatever the JSON says. Bytes that are not one JSON
-// value are served as a JSON string of them, marked Malformed. raw is not
-// kept.
+// value are served as a JSON string of them, and bytes that are not UTF-8
+// with U+FFFD for each run of invalid bytes (JSON is UTF-8: served as stored,
+// they would make every response holding them invalid JSON), both marked
+// Malformed. raw is not kept.
 func DecodeStored(id ID, raw []byte, version, revision int64) *Stored {
+	raw = bytes.TrimSpace(raw)
+	served := ""
+	if utf8.Valid(raw) {
+		raw = bytes.Clone(raw)
+	} else {
+		raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))
+		served = "not valid UTF-8 (each run of invalid bytes served as U+FFFD)"
+	}
 	def := new(Definition)
-	if def.decode(bytes.Clone(bytes.TrimSpace(raw))) != nil || !wholeValue(def.src.raw) {
+	if def.decode(raw) != nil || !wholeValue(def.src.raw) {
 		def.decodeInvalid(raw)
+	}
+	if def.src.served == "" {
+		def.src.served = served
 	}
 	def.ID = id
 	return NewStored(def, version, revision)

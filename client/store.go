@@ -400,6 +400,14 @@ func (c *Client) ModifiedSincePage(ctx context.Context, since time.Time, afterID
 	if err != nil {
 		return nil, err
 	}
+	if n := len(res.Flags); n > 0 && res.Next != nil {
+		// The daemon's cursor: its store's updated_at of the last flag,
+		// which for a row another writer stored need not be the
+		// definition's (Stored.Modified).
+		if last := res.Flags[n-1]; !res.Next.Since.Equal(last.Definition.Metadata.UpdatedAt) {
+			last.Modified = res.Next.Since
+		}
+	}
 	return res.Flags, nil
 }
 

@@ -276,8 +276,12 @@ func (h *Handler) modifiedSince(w http.ResponseWriter, r *http.Request) error {
 	end := []byte{'}'}
 	if n := len(c.Flags); n == p.limit {
 		last := c.Flags[n-1]
-		next, _ := json.Marshal(wire.ModifiedCursor{Since: last.Definition.Metadata.UpdatedAt, AfterID: last.Definition.ID}) // a time and an id
-		end = append(append([]byte(`,"next":`), next...), '}')
+		// A time JSON cannot write (a year past 9999, which another writer
+		// may put in Postgres' updated_at column) is no cursor: paging
+		// ends there.
+		if next, err := json.Marshal(wire.ModifiedCursor{Since: last.ModifiedAt(), AfterID: last.Definition.ID}); err == nil {
+			end = append(append([]byte(`,"next":`), next...), '}')
+		}
 	}
 	writeParts(w, []byte(`{"flags":`), flagsJSON(c), end)
 	return nil

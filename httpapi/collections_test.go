@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -248,5 +249,37 @@ func TestCollectionsOverBareStore(t *testing.T) {
 	res, body := poll(t, srv.URL, http.MethodGet, "/v1/flags?tag=poll", "", `"r1.0"`)
 	if res.StatusCode != http.StatusOK || res.Header.Get("ETag") != "" || !strings.Contains(body, `"total":1`) {
 		t.Errorf("bare store: %d, ETag %q, %s", res.StatusCode, res.Header.Get("ETag"), body)
+	}
+}
+
+// farModified is a store whose ModifiedSince pages end with a flag its
+// books say was written past year 9999, as another writer may set
+// Postgres' updated_at column.
+type farModified struct{ *memstore.Store }
+
+func (s farModified) ModifiedSincePage(ctx context.Context, since time.Time, afterID flagcache.ID, limit int) ([]*flagcache.Stored, error) {
+	page, err := flagcache.ModifiedSincePage(ctx, s.Store, since, afterID, limit)
+	if n := len(page); n > 0 {
+		last := *page[n-1]
+		last.Modified = time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC)
+		page[n-1] = &last
+	}
+	return page, err
+}
+
+// TestModifiedSinceCursorPastYear9999: a full page whose last flag's
+// updated_at JSON cannot write (RFC 3339 has four-digit years) is served
+// as valid JSON, without a next cursor, instead of `"next":}`.
+func TestModifiedSinceCursorPastYear9999(t *testing.T) {
+	store := farModified{memstore.New(memstore.Options{})}
+	mustCreate(t, store, "a")
+	mustCreate(t, store, "b")
+	srv, _ := newServer(t, store, httpapi.Options{})
+	res, body := get(t, "GET", srv.URL+"/v1/flags:modifiedSince?since=2000-01-01T00:00:00Z&limit=1")
+	if res.StatusCode != 200 || !json.Valid([]byte(body)) {
+		t.Fatalf("got %d, valid JSON %v: %s", res.StatusCode, json.Valid([]byte(body)), body)
+	}
+	if strings.Contains(body, `"next"`) {
+		t.Errorf("a cursor past year 9999 was sent: %s", body)
 	}
 }

@@ -17,7 +17,11 @@ const (
 	getManySQL = `SELECT ` + flagColumns + ` FROM feature_flags WHERE id = ANY($1)`
 	existsSQL  = `SELECT EXISTS (SELECT 1 FROM feature_flags WHERE id = $1)`
 
-	modifiedSinceSQL = `SELECT ` + flagColumns + ` FROM feature_flags
+	// modifiedColumns adds the column ModifiedSince orders by, which a
+	// row another writer stored may hold apart from its definition's
+	// updated_at (Stored.Modified).
+	modifiedColumns  = flagColumns + `, updated_at`
+	modifiedSinceSQL = `SELECT ` + modifiedColumns + ` FROM feature_flags
 		WHERE updated_at > $1 ORDER BY updated_at, id COLLATE "C"`
 
 	// listOrder is flagcache.CompareStored: name then id, bytewise. A

@@ -214,14 +214,15 @@ func (s *Store) Exists(ctx context.Context, id flagcache.ID) (bool, error) {
 }
 
 // ModifiedSince implements flagcache.Store on the updated_at column (the
-// seed's index), which every write sets to the definition's updated_at.
+// seed's index), which every write sets to the definition's updated_at
+// (another writer's need not: see Stored.Modified).
 func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.Stored, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	// The column holds microseconds: truncating t keeps "strictly after"
 	// exact for a t between two microseconds.
-	return s.collect(ctx, "modified since", modifiedSinceSQL, t.Truncate(time.Microsecond))
+	return s.collectModified(ctx, modifiedSinceSQL, t.Truncate(time.Microsecond))
 }
 
 // collect runs a query of flagColumns and decodes every row.

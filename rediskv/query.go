@@ -176,23 +176,58 @@ func (s *Store) ModifiedSince(ctx context.Context, t time.Time) ([]*flagcache.St
 		return nil, err
 	}
 	// Stored times are whole µs, so updated_at > t ⇔ µs(updated_at) > ⌊µs(t)⌋.
-	ids, err := s.client.ZRangeByScore(ctx, s.keys.updated, &redis.ZRangeBy{
+	zs, err := s.client.ZRangeByScoreWithScores(ctx, s.keys.updated, &redis.ZRangeBy{
 		Min: "(" + strconv.FormatInt(t.UnixMicro(), 10), Max: "+inf",
 	}).Result()
 	if err != nil {
 		return nil, translate(ctx, err)
 	}
-	flagIDs := make([]flagcache.ID, len(ids))
+	flagIDs := make([]flagcache.ID, len(zs))
+	for i, z := range zs {
+		flagIDs[i] = flagcache.ID(z.Member.(string))
+	}
+	return s.fetchModified(ctx, flagIDs)
+}
+
+// fetchModified returns the live flags among ids ordered by their updated
+// index, read in one transaction with their flags: the index is their
+// order (Stored.Modified) where a row another writer stored says another
+// updated_at, or none, and a flag updated again since the index was read
+// is ordered where it is now.
+func (s *Store) fetchModified(ctx context.Context, ids []flagcache.ID) ([]*flagcache.Stored, error) {
+	if len(ids) == 0 {
+		return []*flagcache.Stored{}, nil
+	}
+	fields := make([]string, len(ids))
 	for i, id := range ids {
-		flagIDs[i] = flagcache.ID(id)
+		fields[i] = string(id)
 	}
-	flags, err := s.fetch(ctx, flagIDs)
-	if err != nil {
-		return nil, err
+	var vals *redis.SliceCmd
+	var scores *redis.FloatSliceCmd
+	if _, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		vals = p.HMGet(ctx, s.keys.flags, fields...)
+		scores = p.ZMScore(ctx, s.keys.updated, fields...)
+		return nil
+	}); err != nil {
+		return nil, translate(ctx, err)
 	}
-	// A flag updated again between the two reads moved: order them as they are.
+	flags := make([]*flagcache.Stored, 0, len(ids))
+	for i, v := range vals.Val() {
+		raw, ok := v.(string)
+		if !ok {
+			continue // deleted since
+		}
+		f, err := decodeFlag(ids[i], raw)
+		if err != nil {
+			return nil, err
+		}
+		if at := time.UnixMicro(int64(scores.Val()[i])).UTC(); !at.Equal(f.Definition.Metadata.UpdatedAt) {
+			f.Modified = at
+		}
+		flags = append(flags, f)
+	}
 	slices.SortFunc(flags, func(a, b *flagcache.Stored) int {
-		if c := a.Definition.Metadata.UpdatedAt.Compare(b.Definition.Metadata.UpdatedAt); c != 0 {
+		if c := a.ModifiedAt().Compare(b.ModifiedAt()); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Definition.ID, b.Definition.ID)

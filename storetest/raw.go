@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/flagcache/flagcache"
 )
@@ -62,6 +65,8 @@ var rawCases = []rawCase{
 	{"OddRows/Filters", testOddRowsFilters},
 	{"OddRows/WritesStayValidated", testOddRowsWritesValidated},
 	{"OddRows/NotJSON", testOddRowsNotJSON},
+	{"OddRows/ModifiedSincePaged", testOddRowsModifiedSincePaged},
+	{"OddRows/TextNoBackendShares", testOddRowsText},
 }
 
 // fidelityRows are definitions (the id is added first) with empty values,
@@ -555,6 +560,117 @@ func testOddRowsNotJSON(t *testing.T, s flagcache.Store, raw Raw) {
 	if feed := mustChanges(t, s, 0, 0); len(feed.Changes) != 2 {
 		t.Errorf("Changes: %d changes, want 2", len(feed.Changes))
 	}
+}
+
+// Paging ModifiedSince on from the last flag of each page (its
+// Stored.ModifiedAt and id, the cursor GET /v1/flags:modifiedSince sends
+// as next) passes every flag ModifiedSince returns, once and in its order,
+// and ends, whatever updated_at the rows another writer stored say: none,
+// not a timestamp, long ago, far ahead, with an offset.
+func testOddRowsModifiedSincePaged(t *testing.T, s flagcache.Store, raw Raw) {
+	seedNormal(t, s)
+	for i, md := range []string{
+		``,
+		`,"metadata":{"updated_at":"yesterday"}`,
+		`,"metadata":{"created_at":"2000-01-01T00:00:00Z","updated_at":"2000-01-01T00:00:00Z"}`,
+		`,"metadata":{"updated_at":"9999-12-31T23:59:59.999999Z"}`,
+		`,"metadata":{"updated_at":"2030-01-01T00:00:00+14:00"}`,
+		`,"metadata":"m"`,
+	} {
+		id := fmt.Sprintf("mod-%d", i)
+		mustRaw(t, raw, id, `{"id":"`+id+`","name":"M","kind":"boolean","default_value":true`+md+`}`)
+	}
+	mustCreate(t, s, flag("normal-c", "Normal C"))
+	ctx := ctxFor(t)
+	since := time.Unix(0, 0)
+	all, err := s.ModifiedSince(ctx, since)
+	if err != nil {
+		t.Fatalf("ModifiedSince: %v", err)
+	}
+	if g := ids(all); !slices.Contains(g, "normal-a") || !slices.Contains(g, "normal-c") {
+		t.Fatalf("ModifiedSince(%v) = %v: the flags written through the store are missing", since, g)
+	}
+	for _, limit := range []int{1, 2} {
+		var got []string
+		cur, after := since, flagcache.ID("")
+		for range len(all) + 2 {
+			page, err := flagcache.ModifiedSincePage(ctx, s, cur, after, limit)
+			if err != nil {
+				t.Fatalf("ModifiedSincePage(%v, %q, %d): %v", cur, after, limit, err)
+			}
+			got = append(got, ids(page)...)
+			if len(page) < limit {
+				break
+			}
+			last := page[len(page)-1]
+			cur, after = last.ModifiedAt(), last.Definition.ID
+		}
+		if want := ids(all); !equalStrings(got, want) {
+			t.Errorf("paged by %d: got %v, want ModifiedSince's %v", limit, got, want)
+		}
+	}
+}
+
+// Text that not every backend can hold (bbolt, Redis and memory can):
+// bytes that are not UTF-8, NUL, a lone surrogate. Each row is served
+// marked, in valid JSON (invalid byte sequences as U+FFFD: JSON is
+// UTF-8), and every collection holding it is valid JSON; a write of the
+// same bytes is refused.
+func testOddRowsText(t *testing.T, s flagcache.Store, raw Raw) {
+	mustCreate(t, s, flag("normal", "Normal"))
+	rows := map[string]string{
+		"bad-utf8":       "{\"id\":\"bad-utf8\",\"name\":\"bad \xff\xfe utf8\",\"kind\":\"boolean\",\"default_value\":true,\"x\":\"\xc3\"}",
+		"nul":            `{"id":"nul","name":"nul \u0000","kind":"string","default_value":"\u0000"}`,
+		"lone-surrogate": `{"id":"lone-surrogate","name":"lone \ud800","kind":"string","default_value":"\udfff"}`,
+	}
+	var held []flagcache.ID
+	for _, id := range slices.Sorted(maps.Keys(rows)) {
+		err := raw.Write(ctxFor(t), flagcache.ID(id), []byte(rows[id]))
+		if errors.Is(err, errors.ErrUnsupported) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("raw write of %s: %v", id, err)
+		}
+		held = append(held, flagcache.ID(id))
+	}
+	if len(held) == 0 {
+		t.Skip("the store holds none of these texts")
+	}
+	valid := func(where string, b []byte) {
+		t.Helper()
+		if !utf8.Valid(b) || !json.Valid(b) {
+			t.Errorf("%s is not valid JSON: %q", where, b)
+		}
+	}
+	for _, id := range held {
+		got := mustGet(t, s, string(id))
+		if got.Malformed == "" {
+			t.Errorf("%s: not marked Malformed", id)
+		}
+		valid("Get "+string(id), got.AppendJSON(nil))
+	}
+	if id := flagcache.ID("bad-utf8"); slices.Contains(held, id) {
+		if got := mustGet(t, s, string(id)); got.Definition.Name != "bad \ufffd utf8" {
+			t.Errorf("bad-utf8: name %q, want the run of invalid bytes as one U+FFFD", got.Definition.Name)
+		}
+	}
+	list := mustList(t, s, flagcache.Query{})
+	if len(list) != len(held)+1 {
+		t.Errorf("List: %v, want the %d rows and normal", ids(list), len(held))
+	}
+	for _, f := range list {
+		valid("List "+string(f.Definition.ID), f.AppendJSON(nil))
+	}
+	feed := mustChanges(t, s, 0, 0)
+	valid("Changes", feed.AppendJSON(nil))
+
+	var d flagcache.Definition
+	if err := d.UnmarshalJSON([]byte(strings.Replace(rows["bad-utf8"], "bad-utf8", "written", 1))); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Create(ctxFor(t), &d)
+	wantInvalid(t, "Create of a definition that is not UTF-8", err, "name")
 }
 
 func sortedIDs(flags []*flagcache.Stored) []string { return sorted(ids(flags)) }

@@ -22,8 +22,8 @@ const rawSQL = `INSERT INTO feature_flags (id, definition) VALUES ($1, $2::text:
 
 // RawWriter returns the raw-write hook (storetest.Raw.Write) of a store in
 // schema: an upsert by plain SQL on a connection of its own. Bytes that
-// are not JSON, which a jsonb column cannot hold, fail with an error
-// matching errors.ErrUnsupported.
+// a jsonb column cannot hold (not JSON, not UTF-8, NUL, a lone surrogate)
+// fail with an error matching errors.ErrUnsupported.
 func RawWriter(tb testing.TB, schema string) func(ctx context.Context, id flagcache.ID, raw []byte) error {
 	tb.Helper()
 	cfg, err := pgx.ParseConfig(testenv.PostgresDSN())
@@ -44,7 +44,10 @@ func RawWriter(tb testing.TB, schema string) func(ctx context.Context, id flagca
 		defer mu.Unlock()
 		_, err := conn.Exec(ctx, rawSQL, string(id), string(raw))
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "22P02" { // invalid_text_representation
+		// invalid_text_representation (not JSON, a lone surrogate),
+		// untranslatable_character (\u0000), character_not_in_repertoire
+		// (not UTF-8)
+		if errors.As(err, &pgErr) && (pgErr.Code == "22P02" || pgErr.Code == "22P05" || pgErr.Code == "22021") {
 			return fmt.Errorf("%w: %v", errors.ErrUnsupported, err)
 		}
 		return err

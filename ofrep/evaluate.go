@@ -67,8 +67,10 @@ func (e *Evaluation) Failed() bool { return e.ErrorCode != "" }
 //   - environments[env].enabled false: DISABLED, no value;
 //   - an enabled environment with fields beyond "enabled" (rules,
 //     rollouts): GENERAL, "not evaluated by flagcache";
-//   - a default_value that is not of the flag's kind, a json value that
-//     is not an object, or a kind flagcache does not know: PARSE_ERROR;
+//   - a default_value that is not of the flag's kind (null included), a
+//     json value that is not an object, a kind flagcache does not know,
+//     or (another writer's row) an environment that is not an object or
+//     whose enabled is not true or false: PARSE_ERROR;
 //   - otherwise STATIC with default_value, and the matching variation's
 //     key as the variant.
 func Evaluate(key string, s *flagcache.Stored, env string, stale bool) *Evaluation {
@@ -89,6 +91,13 @@ func Evaluate(key string, s *flagcache.Stored, env string, stale bool) *Evaluati
 	}
 	e.Kind = def.Kind
 	e.Metadata = metadata(s, env, stale)
+	if s.Malformed != "" {
+		// Another writer's row: an environment or an enabled of another
+		// type than modelled decodes as disabled, which it does not say.
+		if err := checkEnvironment(&cfg); err != nil {
+			return e.fail(CodeParseError, "environment %q of flag %q: %v", env, key, err)
+		}
+	}
 	if !cfg.Enabled {
 		e.Reason = ReasonDisabled
 		return e
@@ -132,6 +141,33 @@ func metadata(s *flagcache.Stored, env string, stale bool) map[string]any {
 	return md
 }
 
+// checkEnvironment refuses an environment's config that is neither an
+// object nor null, or whose enabled is neither true, false nor null (a
+// write stores null and absent as disabled).
+func checkEnvironment(cfg *flagcache.Environment) error {
+	raw := cfg.AppendJSON(nil)
+	if string(raw) == "null" {
+		return nil
+	}
+	if raw[0] != '{' {
+		return fmt.Errorf("%s is not a JSON object", clip(raw))
+	}
+	var enabled []byte
+	err := flagcache.EachMember(raw, func(name string, raw []byte) error {
+		if name == "enabled" {
+			enabled = raw // the last one is the value
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case enabled == nil, string(enabled) == "true", string(enabled) == "false", string(enabled) == "null":
+		return nil
+	}
+	return fmt.Errorf("enabled %s is not true or false", clip(enabled))
+}
+
 // decodeValue checks raw against kind and returns it decoded and in the
 // form OFREP serves: an integral number as an integer.
 func decodeValue(kind flagcache.Kind, raw json.RawMessage) (any, json.RawMessage, error) {
@@ -142,7 +178,7 @@ func decodeValue(kind flagcache.Kind, raw json.RawMessage) (any, json.RawMessage
 	switch kind {
 	case flagcache.KindBoolean:
 		var b bool
-		if json.Unmarshal(raw, &b) != nil {
+		if raw[0] != 't' && raw[0] != 'f' || json.Unmarshal(raw, &b) != nil { // null would decode as false
 			return nil, nil, fmt.Errorf("default_value %s is not a boolean", clip(raw))
 		}
 		return b, raw, nil
@@ -154,7 +190,7 @@ func decodeValue(kind flagcache.Kind, raw json.RawMessage) (any, json.RawMessage
 		return s, raw, nil
 	case flagcache.KindNumber:
 		var f float64
-		if raw[0] == '"' || json.Unmarshal(raw, &f) != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') || json.Unmarshal(raw, &f) != nil || math.IsInf(f, 0) || math.IsNaN(f) { // null would decode as 0
 			return nil, nil, fmt.Errorf("default_value %s is not a number", clip(raw))
 		}
 		// 2^63 is the first float64 above the int64 range.

@@ -14,7 +14,7 @@ func stored(t *testing.T, def string) *flagcache.Stored {
 	if err := json.Unmarshal([]byte(def), &d); err != nil {
 		t.Fatal(err)
 	}
-	return flagcache.NewStored(&d, 4, 40)
+	return flagcache.DecodeStored(d.ID, []byte(def), 4, 40)
 }
 
 // TestEvaluateForeignRows covers rows a write through flagcache cannot
@@ -34,6 +34,16 @@ func TestEvaluateForeignRows(t *testing.T) {
 		{"negative integral", `{"id":"f","kind":"number","default_value":-7.0,"environments":{"production":{"enabled":true}}}`, "STATIC", "", "-7"},
 		{"disabled with rules", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":{"enabled":false,"rollout":50}}}`, "DISABLED", "", ""},
 		{"rollout", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":{"enabled":true,"rollout":50}}}`, "", "GENERAL", ""},
+		{"boolean null", `{"id":"f","kind":"boolean","default_value":null,"environments":{"production":{"enabled":true}}}`, "", "PARSE_ERROR", ""},
+		{"number null", `{"id":"f","kind":"number","default_value":null,"environments":{"production":{"enabled":true}}}`, "", "PARSE_ERROR", ""},
+		{"number an array", `{"id":"f","kind":"number","default_value":[1],"environments":{"production":{"enabled":true}}}`, "", "PARSE_ERROR", ""},
+		{"environment a string", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":"on"}}`, "", "PARSE_ERROR", ""},
+		{"environment an array", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":[true]}}`, "", "PARSE_ERROR", ""},
+		{"enabled a string", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":{"enabled":"yes"}}}`, "", "PARSE_ERROR", ""},
+		{"enabled a number", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":{"enabled":1}}}`, "", "PARSE_ERROR", ""},
+		{"environment null", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":null}}`, "DISABLED", "", ""},
+		{"enabled null", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":{"enabled":null}}}`, "DISABLED", "", ""},
+		{"enabled twice", `{"id":"f","kind":"boolean","default_value":true,"environments":{"production":{"enabled":"x","enabled":true}}}`, "STATIC", "", "true"},
 		{"variation without key", `{"id":"f","kind":"boolean","default_value":true,"variations":[{"value":true}],"environments":{"production":{"enabled":true}}}`, "STATIC", "", "true"},
 	}
 	for _, c := range cases {

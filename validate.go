@@ -22,10 +22,15 @@ const MaxNameLen = 256
 // levels; this keeps all of them far below encoding/json's 10,000.
 const MaxDepth = 64
 
-// MaxNumberLen is the longest JSON number literal a definition may hold.
-// With "finite float64" it keeps every backend's number type (Postgres'
-// jsonb numeric) able to store what the others store.
-const MaxNumberLen = 256
+// MaxNumberLen is the most characters a number of a definition takes,
+// both as written and written out without an exponent, which is how
+// Postgres' jsonb gives it back (1e308 as 309 digits): so what any backend
+// returns validates as it was accepted, and a read → write round trip is
+// never refused. With "finite float64" it keeps every backend's number
+// type (jsonb's numeric) able to store what the others store. Every
+// float64 fits in its shortest form (the longest written out,
+// -4.9406564584124654e-324, takes 343).
+const MaxNumberLen = 400
 
 // The known members of each object of a definition: an unknown member
 // whose name case-folds to one of them is refused, because encoding/json
@@ -470,11 +475,12 @@ func hex4(raw []byte, i int) rune {
 	return rune(n)
 }
 
-// checkNumber refuses a number literal that is too long, overflows
-// float64, or underflows it to zero although it is not zero.
+// checkNumber refuses a number literal that is too long as written or
+// written out (plainLen), overflows float64, or underflows it to zero
+// although it is not zero.
 func checkNumber(lit []byte) error {
-	if len(lit) > MaxNumberLen {
-		return reason("a number is longer than " + strconv.Itoa(MaxNumberLen) + " characters")
+	if len(lit) > MaxNumberLen || plainLen(lit) > MaxNumberLen {
+		return reason("a number is longer than " + strconv.Itoa(MaxNumberLen) + " characters as written or written out without an exponent")
 	}
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
@@ -487,6 +493,31 @@ func checkNumber(lit []byte) error {
 		}
 	}
 	return nil
+}
+
+// plainLen bounds the length of the number literal lit written out without
+// an exponent, as Postgres' numeric writes it: the sign, the integer digits
+// shifted by the exponent (at least one), and the point and fraction
+// digits, if any (leading zeros counted: a bound, not the exact length).
+func plainLen(lit []byte) int {
+	mantissa, exponent := lit, 0
+	if i := bytes.IndexAny(lit, "eE"); i >= 0 {
+		e, err := strconv.Atoi(string(lit[i+1:]))
+		if err != nil || e > MaxNumberLen || e < -MaxNumberLen {
+			return math.MaxInt
+		}
+		mantissa, exponent = lit[:i], e
+	}
+	n := 0
+	if len(mantissa) > 0 && mantissa[0] == '-' {
+		n, mantissa = 1, mantissa[1:]
+	}
+	whole, fraction, _ := bytes.Cut(mantissa, []byte("."))
+	n += max(len(whole)+exponent, 1)
+	if digits := len(fraction) - exponent; digits > 0 {
+		n += 1 + digits
+	}
+	return n
 }
 
 // CheckVersion returns an *InvalidError for a negative expected version

@@ -284,6 +284,8 @@ func hostileDefinitions() []struct {
 		{"number underflowing", "default_value", number(`1e-999999`)},
 		{"number 300 zeros then 1", "default_value", number("0." + strings.Repeat("0", 300) + "1e-100")},
 		{"huge number in json", "default_value", jsonKind(raw(`{"n":` + huge + `}`))},
+		{"zero written out in 1,002 characters", "default_value", number(`0e-1000`)},
+		{"a float64 written out in 421 characters", "default_value", number(`1.` + strings.Repeat("0", 99) + `e-320`)},
 		{"huge number in an unknown field", "weight", extra("weight", raw(`1e999999`))},
 		// Keys that case-fold to a known field.
 		{"Default_Value", "Default_Value", extra("Default_Value", raw(`true`))},
@@ -400,7 +402,8 @@ func testBoundaryValues(t *testing.T, s flagcache.Store) {
 		}),
 		flag("numbers", "Numbers", func(d *flagcache.Definition) {
 			d.Kind, d.DefaultValue, d.Variations = flagcache.KindNumber, raw(`1.7976931348623157e308`), nil
-			d.Extra = map[string]json.RawMessage{"small": raw(`5e-324`), "zero": raw(`-0.0e-999`), "int": raw(strings.Repeat("9", 200))}
+			d.Extra = map[string]json.RawMessage{"small": raw(`5e-324`), "least": raw(`-4.9406564584124654e-324`), "large": raw(`1e308`),
+				"zero": raw(`-0.0e-10`), "int": raw(strings.Repeat("9", 200))}
 		}),
 		flag("labels", strings.Repeat("n", flagcache.MaxNameLen), func(d *flagcache.Definition) {
 			d.Metadata.Owner = strings.Repeat("\u00e9", flagcache.MaxNameLen/2)
@@ -417,6 +420,15 @@ func testBoundaryValues(t *testing.T, s flagcache.Store) {
 		created := mustCreate(t, s, def)
 		got := mustGet(t, s, string(def.ID))
 		sameDefinition(t, got.Definition, created.Definition)
+		// What a store gives back is a valid write as it stands, however
+		// the backend re-wrote it (Postgres' jsonb writes 1e308 out as 309
+		// digits): a client's read → write round trip is never refused.
+		if got.Malformed != "" {
+			t.Errorf("%s read back malformed: %s", def.ID, got.Malformed)
+		}
+		if _, err := s.Update(ctxFor(t), got.Definition, got.Version); err != nil {
+			t.Errorf("%s written back as read: %v", def.ID, err)
+		}
 	}
 }
 

@@ -479,8 +479,8 @@ func hex4(raw []byte, i int) rune {
 // written out (plainLen), overflows float64, or underflows it to zero
 // although it is not zero.
 func checkNumber(lit []byte) error {
-	if len(lit) > MaxNumberLen || plainLen(lit) > MaxNumberLen {
-		return reason("a number is longer than " + strconv.Itoa(MaxNumberLen) + " characters as written or written out without an exponent")
+	if len(lit) > MaxNumberLen {
+		return reason("a number is longer than " + strconv.Itoa(MaxNumberLen) + " characters")
 	}
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
@@ -491,6 +491,9 @@ func checkNumber(lit []byte) error {
 		if bytes.ContainsAny(mantissa, "123456789") {
 			return reason("a number is too small for a 64-bit float")
 		}
+	}
+	if plainLen(lit) > MaxNumberLen {
+		return reason("a number is longer than " + strconv.Itoa(MaxNumberLen) + " characters written out without an exponent, as Postgres returns it")
 	}
 	return nil
 }

@@ -6,19 +6,33 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flagcache/flagcache/httpapi"
+	"github.com/flagcache/flagcache/internal/tcpopt"
 )
 
 // writeDeadlineSlack is how much later than asked a connection's write
 // deadline may fall (at most an eighth of the time left until it).
 const writeDeadlineSlack = time.Second
 
+// acceptUserTimeout bounds how long a peer may leave data unacknowledged
+// before its connection ends (TCP_USER_TIMEOUT): a watch client that
+// vanished without a FIN or a reset is noticed at its next heartbeat plus
+// this, as a client that stops reading is (httpapi's WatchWriteTimeout),
+// and gives its stream's slot back.
+const acceptUserTimeout = httpapi.DefaultWatchWriteTimeout
+
 // deadlineListener hands out connections whose write deadlines are
-// coalesced (writeDeadlineConn).
+// coalesced (writeDeadlineConn) and that end when their peer leaves data
+// unacknowledged for acceptUserTimeout.
 type deadlineListener struct{ net.Listener }
 
 func (l deadlineListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if tc, ok := c.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			tcpopt.SetUserTimeout(rc, acceptUserTimeout) // best effort: keepalive still ends a silent peer
+		}
 		return &writeDeadlineConn{TCPConn: tc}, nil
 	}
 	return c, err

@@ -306,7 +306,7 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // actor, a trace).
 func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, info *requestInfo, fn handlerFunc) {
 	h := e.h
-	start := time.Now()
+	start := sinceStart()
 	var sw *statusWriter
 	if info != nil && info.sw.ResponseWriter == nil {
 		sw = &info.sw
@@ -336,7 +336,7 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, info *requestIn
 	if err != nil {
 		h.writeError(sw, withInfo(r, info), err)
 	}
-	elapsed := time.Since(start)
+	elapsed := sinceStart() - start
 	if !e.stream || sw.code() != http.StatusOK { // a stream's lifetime is no latency
 		e.metrics.record(h.metricsContext(r), r.Method, sw.code(), elapsed)
 	}
@@ -347,6 +347,13 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, info *requestIn
 			slog.Int("status", sw.code()), slog.String("duration", elapsed.String()))
 	}
 }
+
+// processStart anchors the request clock: time.Since(processStart) reads
+// the monotonic clock alone, where time.Now reads the wall clock too (two
+// clock reads, about 50 ns each here; a request is timed twice).
+var processStart = time.Now()
+
+func sinceStart() time.Duration { return time.Since(processStart) }
 
 // withInfo returns r with info as its context, r itself when it has it
 // already (or info is nil).

@@ -73,8 +73,7 @@ func (c *writeDeadlineConn) SetWriteDeadline(t time.Time) error {
 		return nil
 	}
 	c.stale.Store(false)
-	now := time.Now()
-	left := t.Sub(now)
+	left := time.Until(t) // t has a monotonic reading: one clock read, not time.Now's two
 	if left <= 0 {
 		return c.setLocked(t)
 	}

@@ -51,8 +51,8 @@ type source struct {
 type defSource struct {
 	source
 	// served is why a stored definition is not served as its bytes
-	// (DecodeStored), or "".
-	served            string
+	// (DecodeStored), or nil.
+	served            *InvalidError
 	id                ID
 	name, description string
 	kind              Kind
@@ -711,8 +711,8 @@ func malformed(d *Definition) string {
 	if err := d.oddMember(true); err != nil {
 		return err.Error()
 	}
-	if s := d.src; s != nil && s.served != "" && d.sameExceptID() {
-		return (&InvalidError{Field: "definition", Reason: s.served}).Error()
+	if s := d.src; s != nil && s.served != nil && d.sameExceptID() {
+		return s.served.Error()
 	}
 	if err := d.Validate(); err != nil {
 		return err.Error()
@@ -1149,10 +1149,11 @@ func (s *Stored) UnmarshalJSON(b []byte) error {
 				err = errSyntax
 			}
 		case "definition":
-			if !isNull(raw) {
-				s.Definition = new(Definition)
-				err = s.Definition.decode(bytes.Clone(raw))
-			}
+			// null too: a definition another writer stored as null is a
+			// flag, served as null (DecodeStored), not a Stored without
+			// a definition.
+			s.Definition = new(Definition)
+			err = s.Definition.decode(bytes.Clone(raw))
 		case "version":
 			s.Version, err = strconv.ParseInt(string(raw), 10, 64)
 		case "revision":

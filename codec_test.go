@@ -161,7 +161,12 @@ func TestDefinitionStampPlacement(t *testing.T) {
 func TestDecodeStored(t *testing.T) {
 	for _, tc := range []struct{ raw, want, malformed string }{
 		{`{"name":"X"}`, `{"id":"k","name":"X"}`, "kind"},
-		{`{"id":"other","name":"X","kind":"boolean","default_value":true}`, `{"id":"k","name":"X","kind":"boolean","default_value":true}`, ""},
+		// The row's key is the id; one the definition says otherwise is marked.
+		{`{"id":"other","name":"X","kind":"boolean","default_value":true}`, `{"id":"k","name":"X","kind":"boolean","default_value":true}`, "id"},
+		{`{"id":5,"name":"X","kind":"boolean","default_value":true}`, `{"id":"k","name":"X","kind":"boolean","default_value":true}`, "id"},
+		{`{"name":"X","kind":"boolean","default_value":true}`, `{"id":"k","name":"X","kind":"boolean","default_value":true}`, ""},
+		{"{\"id\":\"k\",\"name\":\"\xffX\",\"kind\":\"boolean\",\"default_value\":true}", "{\"id\":\"k\",\"name\":\"\uFFFDX\",\"kind\":\"boolean\",\"default_value\":true}", "UTF-8"},
+		{`null`, `null`, "definition"},
 		{`{"id":"k","name":"X","kind":"boolean","default_value":true,"metadata":{"created_at":"?"}}`, `{"id":"k","name":"X","kind":"boolean","default_value":true,"metadata":{"created_at":"?"}}`, "metadata.created_at"},
 		{`[1]`, `[1]`, "definition"},
 		{`{"id":"k","name":`, `"{\"id\":\"k\",\"name\":"`, "definition"},
@@ -175,6 +180,14 @@ func TestDecodeStored(t *testing.T) {
 		}
 		if (tc.malformed == "") != (s.Malformed == "") || !strings.Contains(s.Malformed, tc.malformed) {
 			t.Errorf("%s: Malformed %q, want one naming %q", tc.raw, s.Malformed, tc.malformed)
+		}
+		// Through the wire (a cache tier, the client) it stays the same flag.
+		var back flagcache.Stored
+		if err := back.UnmarshalJSON(s.AppendJSON(nil)); err != nil {
+			t.Fatalf("%s: %v", tc.raw, err)
+		}
+		if back.Definition == nil || string(back.Definition.AppendJSON(nil)) != tc.want || back.Definition.ID != "k" || back.Malformed != s.Malformed {
+			t.Errorf("%s: through JSON %+v, want the definition %s with id k", tc.raw, back, tc.want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package flagcache
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -16,7 +17,8 @@ import (
 // Malformed is empty for a definition flagcache models; for one stored by
 // another writer in a shape it does not (a member of another type, a
 // missing kind, anything Validate refuses but the timestamps a store
-// sets), it says why, naming the field. Such a flag is still served as
+// sets, an id that is not the row's key, bytes that are not UTF-8), it
+// says why, naming the field. Such a flag is still served as
 // stored, listed and in the change feed. NewStored sets it.
 type Stored struct {
 	Definition *Definition `json:"definition"`
@@ -82,23 +84,29 @@ func NewStored(def *Definition, version, revision int64) *Stored {
 // value are served as a JSON string of them, and bytes that are not UTF-8
 // with U+FFFD for each run of invalid bytes (JSON is UTF-8: served as stored,
 // they would make every response holding them invalid JSON), both marked
-// Malformed. raw is not kept.
+// Malformed. An id member that is not the row's id is served as the row's
+// id, marked Malformed naming it; an absent one is added, as a PUT without
+// one stores it. raw is not kept.
 func DecodeStored(id ID, raw []byte, version, revision int64) *Stored {
 	raw = bytes.TrimSpace(raw)
-	served := ""
+	var served *InvalidError
 	if utf8.Valid(raw) {
 		raw = bytes.Clone(raw)
 	} else {
 		raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))
-		served = "not valid UTF-8 (each run of invalid bytes served as U+FFFD)"
+		served = &InvalidError{Field: "definition", Reason: "not valid UTF-8 (each run of invalid bytes served as U+FFFD)"}
 	}
 	def := new(Definition)
 	if def.decode(raw) != nil || !wholeValue(def.src.raw) {
 		def.decodeInvalid(raw)
 	}
-	if def.src.served == "" {
-		def.src.served = served
+	if s := def.src; served == nil && s.odd == "" && s.present&1 != 0 && s.id != id { // defFields[0] is the id
+		served = &InvalidError{Field: "id", Reason: fmt.Sprintf("stored as %q, not the flag's key (served as %q)", truncate(string(s.id), 64), id)}
+		if s.id == "" {
+			served.Reason = fmt.Sprintf("stored as a value that is not a string (served as %q)", id)
+		}
 	}
+	def.src.served = served
 	def.ID = id
 	return NewStored(def, version, revision)
 }

@@ -80,32 +80,67 @@ var fidelityRows = []string{
 	`"zz":1,"name":"Unknown everywhere","aa":{"n":[{}]},"kind":"json","default_value":{"a":[]},"variations":[{},{"value":{"b":null},"label":""},{"value":null}],"environments":{"production":{"enabled":true,"w":[{"a":{}}]}},"metadata":{"x":{},"tags":["t"],"y":[]},"status":"active"`,
 	`"name":"Text <&> \u00e9 \u2028","kind":"string","default_value":"a\"b\\c"`,
 	`"name":"Offset timestamps","kind":"boolean","default_value":false,"metadata":{"created_at":"2026-11-25T12:00:00+02:00","updated_at":"2026-11-25T10:00:00Z"}`,
+	`"name":"Edge timestamps","kind":"boolean","default_value":false,"metadata":{"created_at":"0001-01-01T00:00:00Z","updated_at":"9999-12-31T23:59:59.999999Z"}`,
+	`"name":"Twice","name":"Second","kind":"boolean","default_value":true,"environments":{"production":{"enabled":false},"production":{"enabled":true}},"metadata":{"tags":["a"],"tags":["b"]}`,
+	`"name":"\ud83d\ude00 😀 \u2028 \ufffd \uffff","kind":"string","default_value":"\u00e9e\u0301"`,
+	// A megabyte (decimal: a write of it still fits the API's 1 MiB body).
+	`"name":"Megabyte","kind":"string","default_value":"` + strings.Repeat("x", 1000*1000) + `"`,
 }
 
 // oddRow is a definition in a shape flagcache does not model.
 type oddRow struct {
 	name string
 	body string // after the id
+	// doc, when set, is the whole definition instead, and served what it
+	// is served as when not doc; %ID% in them stands for the flag's id.
+	doc, served string
 }
 
 var oddRows = []oddRow{
-	{"created_at-not-a-timestamp", `"name":"Odd created","kind":"boolean","default_value":true,"metadata":{"created_at":"yesterday","updated_at":12}`},
-	{"tags-a-string", `"name":"Odd tags","kind":"boolean","default_value":true,"metadata":{"tags":"t","owner":5}`},
-	{"tags-mixed", `"name":"Odd mixed tags","kind":"boolean","default_value":true,"metadata":{"tags":["t",5]}`},
-	{"environments-an-array", `"name":"Odd environments","kind":"boolean","default_value":true,"environments":["production"]`},
-	{"environment-not-an-object", `"name":"Odd environment","kind":"boolean","default_value":true,"environments":{"production":5,"staging":{"enabled":"yes"}}`},
-	{"name-a-number", `"name":5,"kind":"boolean","default_value":true`},
-	{"missing-kind", `"name":"No kind","default_value":true`},
-	{"kind-unknown", `"name":"Odd kind","kind":"colour","default_value":"red","status":"someday"`},
-	{"variations-an-object", `"name":"Odd variations","kind":"boolean","default_value":true,"variations":{"on":true}`},
-	{"variation-not-an-object", `"name":"Odd variation","kind":"boolean","default_value":true,"variations":[true,false]`},
-	{"metadata-an-array", `"name":"Odd metadata","kind":"boolean","default_value":true,"metadata":["m"]`},
-	{"status-a-number", `"name":"Odd status","kind":"boolean","default_value":true,"status":3`},
-	{"nested-deeper-than-writes", `"name":"Deep","kind":"json","default_value":` + strings.Repeat(`[`, 100) + strings.Repeat(`]`, 100)},
-	{"nested-deeper-than-encoding-json", `"name":"Deeper","kind":"json","default_value":` + strings.Repeat(`{"a":`, 11000) + `1` + strings.Repeat(`}`, 11000)},
+	{name: "created_at-not-a-timestamp", body: `"name":"Odd created","kind":"boolean","default_value":true,"metadata":{"created_at":"yesterday","updated_at":12}`},
+	{name: "tags-a-string", body: `"name":"Odd tags","kind":"boolean","default_value":true,"metadata":{"tags":"t","owner":5}`},
+	{name: "tags-mixed", body: `"name":"Odd mixed tags","kind":"boolean","default_value":true,"metadata":{"tags":["t",5]}`},
+	{name: "environments-an-array", body: `"name":"Odd environments","kind":"boolean","default_value":true,"environments":["production"]`},
+	{name: "environment-not-an-object", body: `"name":"Odd environment","kind":"boolean","default_value":true,"environments":{"production":5,"staging":{"enabled":"yes"}}`},
+	{name: "name-a-number", body: `"name":5,"kind":"boolean","default_value":true`},
+	{name: "missing-kind", body: `"name":"No kind","default_value":true`},
+	{name: "kind-unknown", body: `"name":"Odd kind","kind":"colour","default_value":"red","status":"someday"`},
+	{name: "variations-an-object", body: `"name":"Odd variations","kind":"boolean","default_value":true,"variations":{"on":true}`},
+	{name: "variation-not-an-object", body: `"name":"Odd variation","kind":"boolean","default_value":true,"variations":[true,false]`},
+	{name: "metadata-an-array", body: `"name":"Odd metadata","kind":"boolean","default_value":true,"metadata":["m"]`},
+	{name: "status-a-number", body: `"name":"Odd status","kind":"boolean","default_value":true,"status":3`},
+	{name: "nested-deeper-than-writes", body: `"name":"Deep","kind":"json","default_value":` + strings.Repeat(`[`, 100) + strings.Repeat(`]`, 100)},
+	{name: "nested-deeper-than-encoding-json", body: `"name":"Deeper","kind":"json","default_value":` + strings.Repeat(`{"a":`, 11000) + `1` + strings.Repeat(`}`, 11000)},
+	{name: "tags-and-owner-objects", body: `"name":"Odd objects","kind":"boolean","default_value":true,"metadata":{"tags":{"t":true},"owner":{"team":"5"}}`},
+	{name: "tags-numbers", body: `"name":"Odd tag numbers","kind":"boolean","default_value":true,"metadata":{"tags":[1,2]}`},
+	{name: "metadata-a-string", body: `"name":"Odd metadata string","kind":"boolean","default_value":true,"metadata":"m"`},
+	{name: "default-not-of-its-kind", body: `"name":"Odd default","kind":"boolean","default_value":{"a":1}`},
+	{name: "kind-a-number", body: `"name":"Odd kind number","kind":1,"default_value":true`},
+	{name: "id-not-the-key",
+		doc:    `{"id":"someone-else","name":"Odd id","kind":"boolean","default_value":true}`,
+		served: `{"id":"%ID%","name":"Odd id","kind":"boolean","default_value":true}`},
+	{name: "id-a-number", doc: `{"name":"Odd id number","id":5,"kind":"boolean","default_value":true}`,
+		served: `{"name":"Odd id number","id":"%ID%","kind":"boolean","default_value":true}`},
+	{name: "null", doc: `null`},
+	{name: "empty-object", doc: `{}`, served: `{"id":"%ID%"}`},
+	{name: "a-string", doc: `"flag"`},
 }
 
-func (r oddRow) raw(id string) string { return `{"id":"` + id + `",` + r.body + `}` }
+func (r oddRow) raw(id string) string {
+	if r.doc != "" {
+		return strings.ReplaceAll(r.doc, "%ID%", id)
+	}
+	return `{"id":"` + id + `",` + r.body + `}`
+}
+
+// servedAs is what the row is served as: as stored, but for an id that
+// is not the flag's key.
+func (r oddRow) servedAs(id string) string {
+	if r.served != "" {
+		return strings.ReplaceAll(r.served, "%ID%", id)
+	}
+	return r.raw(id)
+}
 
 // wantServed checks that got serves raw: byte for byte, or as a JSON
 // value for a store that keeps values.
@@ -388,7 +423,7 @@ func testOddRowsEveryReadPath(t *testing.T, s flagcache.Store, raw Raw) {
 	for _, r := range oddRows {
 		id := "odd-" + r.name
 		mustRaw(t, raw, id, r.raw(id))
-		want[id] = r.raw(id)
+		want[id] = r.servedAs(id)
 		oddIDs = append(oddIDs, id)
 	}
 	all := append(slices.Clone(normal), oddIDs...)

@@ -2,6 +2,7 @@ package rediskv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -41,7 +42,10 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache
 			c.Actor = decodeActor(raw)
 		}
 		if raw, ok := reply[i+2].(string); ok {
-			flag, err := decodeFlag(c.ID, raw)
+			flag, err := parseFlag(c.ID, raw)
+			if errors.Is(err, errNoEnvelope) {
+				flag, err = notEnvelope(c.ID, raw, c.Version, c.Revision), nil
+			}
 			if err != nil {
 				return nil, err
 			}

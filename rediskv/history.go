@@ -108,7 +108,7 @@ func (s *Store) unrecorded(ctx context.Context, id flagcache.ID) ([]flagcache.Hi
 	if err != nil {
 		return nil, translate(ctx, err)
 	}
-	f, err := decodeFlag(id, raw)
+	f, err := s.decodeFlag(ctx, id, raw)
 	if err != nil {
 		return nil, err
 	}

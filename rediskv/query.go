@@ -217,7 +217,7 @@ func (s *Store) fetchModified(ctx context.Context, ids []flagcache.ID) ([]*flagc
 		if !ok {
 			continue // deleted since
 		}
-		f, err := decodeFlag(ids[i], raw)
+		f, err := s.decodeFlag(ctx, ids[i], raw)
 		if err != nil {
 			return nil, err
 		}

@@ -76,28 +76,63 @@ type envelope struct {
 	Definition json.RawMessage `json:"d"`
 }
 
-func decodeFlag(id flagcache.ID, raw string) (*flagcache.Stored, error) {
+// errNoEnvelope is a value of the flags hash that is not an envelope: a
+// writer sharing the hash stored something else there.
+var errNoEnvelope = errors.New("not an envelope")
+
+func parseFlag(id flagcache.ID, raw string) (*flagcache.Stored, error) {
 	e, ok := parseEnvelope(raw)
 	if !ok {
 		// Another layout of the same members: encoding/json (which stops
 		// at 10,000 levels, and the scan above does not).
 		if err := json.Unmarshal([]byte(raw), &e); err != nil {
-			return nil, fmt.Errorf("rediskv: flag %q: corrupt value: %w", id, err)
+			return nil, fmt.Errorf("rediskv: flag %q: %w: %v", id, errNoEnvelope, err)
 		}
 	}
 	if len(e.Definition) == 0 || e.Version < 1 {
-		return nil, fmt.Errorf("rediskv: flag %q: corrupt value: no definition or version", id)
+		return nil, fmt.Errorf("rediskv: flag %q: %w: no definition or version", id, errNoEnvelope)
 	}
 	f := flagcache.DecodeStored(id, e.Definition, e.Version, e.Revision)
 	if e.CreatedAt != "" {
-		t, err := time.Parse(time.RFC3339Nano, e.CreatedAt)
-		if err != nil {
-			return nil, fmt.Errorf("rediskv: flag %q: corrupt created_at %q", id, e.CreatedAt)
+		// One that is not a timestamp is left out: the definition is
+		// served as it holds it.
+		if t, err := time.Parse(time.RFC3339Nano, e.CreatedAt); err == nil {
+			f.Definition.Metadata.CreatedAt = t
+			f = flagcache.NewStored(f.Definition, e.Version, e.Revision)
 		}
-		f.Definition.Metadata.CreatedAt = t
-		f = flagcache.NewStored(f.Definition, e.Version, e.Revision)
 	}
 	return f, nil
+}
+
+// decodeFlag is parseFlag reading a value that is no envelope as the
+// flag the store's books (its version, the revision of its change) say
+// is there: see notEnvelope.
+func (s *Store) decodeFlag(ctx context.Context, id flagcache.ID, raw string) (*flagcache.Stored, error) {
+	f, err := parseFlag(id, raw)
+	if !errors.Is(err, errNoEnvelope) {
+		return f, err
+	}
+	var version *redis.StringCmd
+	var revision *redis.FloatCmd
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		version = p.HGet(ctx, s.keys.versions, string(id))
+		revision = p.ZScore(ctx, s.keys.changes, string(id))
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, translate(ctx, err)
+	}
+	v, _ := version.Int64()
+	return notEnvelope(id, raw, v, int64(revision.Val())), nil
+}
+
+// notEnvelope is the flag of a value of the flags hash that is no
+// envelope, at the version and revision the store's books hold: the whole
+// value served as its definition (flagcache.DecodeStored), marked, so one
+// value another writer put there breaks no read of the others.
+func notEnvelope(id flagcache.ID, raw string, version, revision int64) *flagcache.Stored {
+	f := flagcache.DecodeStored(id, []byte(raw), max(version, 1), revision)
+	f.Malformed = `invalid definition: the store holds no envelope {"v","r","d"} for it: served as the whole value`
+	return f
 }
 
 // parseEnvelope reads the envelope the write script builds, without a
@@ -154,7 +189,7 @@ func (s *Store) Get(ctx context.Context, id flagcache.ID) (*flagcache.Stored, er
 	if err != nil {
 		return nil, translate(ctx, err)
 	}
-	return decodeFlag(id, raw)
+	return s.decodeFlag(ctx, id, raw)
 }
 
 // GetMany implements flagcache.Store with one HMGET.
@@ -196,7 +231,7 @@ func (s *Store) fetch(ctx context.Context, ids []flagcache.ID) ([]*flagcache.Sto
 		if !ok {
 			continue // missing
 		}
-		f, err := decodeFlag(ids[i], raw)
+		f, err := s.decodeFlag(ctx, ids[i], raw)
 		if err != nil {
 			return nil, err
 		}

@@ -262,19 +262,62 @@ func storeCalls(ctx context.Context, s *rediskv.Store, existing *flagcache.Store
 	return out
 }
 
-// TestCorruptStoredFlag: a value that is not an envelope is an error, not
-// a panic and not a silent miss.
-func TestCorruptStoredFlag(t *testing.T) {
+// TestValueNotAnEnvelope: a value of the flags hash that is not an
+// envelope (another writer's, in whatever shape) is still the flag the
+// store's books name, at their version and revision: served as the whole
+// value, marked, on every read path, and the other flags with it; it can
+// be overwritten.
+func TestValueNotAnEnvelope(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv *server) {
 		s := newStore(t, srv)
 		ctx := context.Background()
-		mustCreate(t, s, mustFlag(t, "checkout", "Checkout"))
-		if err := srv.client.HSet(ctx, "{"+srv.prefix+"}:flags", "checkout", "{not json").Err(); err != nil {
-			t.Fatal(err)
-		}
-		_, err := s.Get(ctx, "checkout")
-		if err == nil || errors.Is(err, flagcache.ErrNotFound) {
-			t.Errorf("Get of a corrupt flag: got %v, want a decoding error", err)
+		mustCreate(t, s, mustFlag(t, "a", "A"))
+		for _, value := range []string{"{not json", `{"v":"x"}`, `{"v":0,"r":1,"d":{}}`, `[1,2]`} {
+			t.Run(value, func(t *testing.T) {
+				def := mustFlag(t, "odd", "Odd")
+				want, err := s.Create(ctx, def)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := srv.client.HSet(ctx, "{"+srv.prefix+"}:flags", "odd", value).Err(); err != nil {
+					t.Fatal(err)
+				}
+				check := func(where string, f *flagcache.Stored) {
+					t.Helper()
+					if f == nil || f.Malformed == "" || f.Version != want.Version || f.Revision != want.Revision || f.Definition.ID != "odd" {
+						t.Errorf("%s: %+v, want version %d, revision %d, marked", where, f, want.Version, want.Revision)
+					}
+				}
+				got, err := s.Get(ctx, "odd")
+				if err != nil {
+					t.Fatalf("Get: %v", err)
+				}
+				check("Get", got)
+				many, err := s.GetMany(ctx, []flagcache.ID{"a", "odd"})
+				if err != nil || len(many) != 2 {
+					t.Fatalf("GetMany = %v, %v", many, err)
+				}
+				check("GetMany", many["odd"])
+				list, err := s.List(ctx, flagcache.Query{})
+				if err != nil || len(list) != 2 {
+					t.Fatalf("List = %v, %v", list, err)
+				}
+				mod, err := s.ModifiedSince(ctx, time.Time{})
+				if err != nil || len(mod) != 2 {
+					t.Fatalf("ModifiedSince = %v, %v", mod, err)
+				}
+				feed, err := s.Changes(ctx, 0, 0)
+				if err != nil || len(feed.Changes) != 2 {
+					t.Fatalf("Changes = %+v, %v", feed, err)
+				}
+				check("Changes", feed.Changes[1].Flag)
+				if _, err := s.History(ctx, "odd", 0, 0); err != nil {
+					t.Errorf("History: %v", err)
+				}
+				if _, err := s.Delete(ctx, "odd", got.Version); err != nil {
+					t.Fatalf("Delete over it: %v", err)
+				}
+			})
 		}
 	})
 }

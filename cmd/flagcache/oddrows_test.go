@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/flagcache/flagcache"
 	"github.com/flagcache/flagcache/client"
 	"github.com/flagcache/flagcache/internal/pgtest"
+	"github.com/flagcache/flagcache/wire"
 )
 
 // oddRowShapes are rows another writer (plain SQL) may store in shapes
@@ -27,6 +29,12 @@ var oddRowShapes = []struct{ id, definition string }{
 	{"odd-no-kind", `{"id":"odd-no-kind","name":"No kind","default_value":true}`},
 	{"odd-deep", `{"id":"odd-deep","name":"Deep","kind":"json","default_value":` + strings.Repeat(`{"a":`, 11000) + `1` + strings.Repeat(`}`, 11000) + `}`},
 	{"odd-not-an-object", `["not", "an", "object"]`},
+	{"odd-null", `null`},
+	{"odd-id", `{"id":"someone-else","name":"Odd id","kind":"boolean","default_value":true,"environments":{"production":"on"}}`},
+	{"odd-default-null", `{"id":"odd-default-null","name":"Null default","kind":"number","default_value":null,"environments":{"production":{"enabled":true}}}`},
+	// No updated_at in the definition: Postgres orders modifiedSince by its
+	// column, and the cursor must follow it.
+	{"odd-no-metadata", `{"id":"odd-no-metadata","name":7,"kind":"boolean","default_value":true,"environments":{"production":{"enabled":true}}}`},
 }
 
 // TestOddRowsEveryEndpoint: through a running daemon (Postgres and Redis,
@@ -254,6 +262,55 @@ func checkEndpoints(t *testing.T, d *testDaemon, all, odd []string, do doFunc) {
 		r := do(t, "GET", "/v1/flags:modifiedSince?since=2000-01-01T00:00:00Z&limit=1000", "")
 		want(t, r, 200, "")
 		contains(t, "modifiedSince", body(r), []string{"normal-a", "normal-b"})
+	})
+	t.Run(phase+"/modifiedSince-paged", func(t *testing.T) {
+		seen := map[string]int{}
+		query := "since=2000-01-01T00:00:00Z&limit=1"
+		for range len(all) + 2 {
+			r := do(t, "GET", "/v1/flags:modifiedSince?"+query, "")
+			want(t, r, 200, "")
+			var next *wire.ModifiedCursor
+			err := flagcache.EachMember(r.body, func(name string, raw []byte) error {
+				switch name {
+				case "flags":
+					return flagcache.EachElement(raw, func(raw []byte) error {
+						var s flagcache.Stored
+						err := s.UnmarshalJSON(raw)
+						seen[string(s.Definition.ID)]++
+						return err
+					})
+				case "next":
+					next = new(wire.ModifiedCursor)
+					return json.Unmarshal(raw, next)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next == nil {
+				break
+			}
+			query = "limit=1&since=" + url.QueryEscape(next.Since.Format(time.RFC3339Nano)) + "&after_id=" + string(next.AfterID)
+		}
+		for _, id := range all {
+			if seen[id] != 1 {
+				t.Errorf("paging modifiedSince one by one served %s %d times, want once (%v)", id, seen[id], seen)
+			}
+		}
+	})
+	t.Run(phase+"/ofrep", func(t *testing.T) {
+		for _, id := range all {
+			r := d.doUnchecked(t, "POST", "/ofrep/v1/evaluate/flags/"+id, `{"context":{"environment":"production"}}`)
+			// An odd value the evaluation needs is a parse error, not
+			// a confident answer.
+			needed := id == "odd-id" || id == "odd-default-null"
+			if r.status >= 500 || needed && !strings.Contains(string(r.body), `"PARSE_ERROR"`) {
+				t.Errorf("OFREP %s: %d %.300s", id, r.status, r.body)
+			}
+		}
+		r := d.doUnchecked(t, "POST", "/ofrep/v1/evaluate/flags", `{"context":{"environment":"production"}}`)
+		want(t, r, 200, "")
 	})
 	t.Run(phase+"/export", func(t *testing.T) {
 		out := d.ok(t, "", "export")

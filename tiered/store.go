@@ -518,6 +518,18 @@ func (s *Store) ModifiedSincePage(ctx context.Context, since time.Time, afterID 
 	return s.modifiedPageFromMemory(ctx, since, afterID, limit)
 }
 
+// Ping checks that the source answers, for a readiness check: its own
+// Ping when it has one (pgsource: a pooled connection answers), else one
+// read of its change feed. Whether the feed can be followed is SyncError's.
+func (s *Store) Ping(ctx context.Context) error {
+	if p, ok := s.raw.(interface{ Ping(context.Context) error }); ok {
+		_, err := bounded(s, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, p.Ping(ctx) })
+		return err
+	}
+	_, err := s.Changes(ctx, 0, 1)
+	return err
+}
+
 // Changes implements flagcache.Store.
 func (s *Store) Changes(ctx context.Context, after int64, limit int) (*flagcache.ChangeFeed, error) {
 	return bounded(s, ctx, func(ctx context.Context) (*flagcache.ChangeFeed, error) { return s.source.Changes(ctx, after, limit) })

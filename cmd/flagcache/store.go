@@ -71,7 +71,7 @@ func buildStore(ctx context.Context, cfg config.Config, log *slog.Logger, opts *
 	store := tiered.New(source, topts)
 	// Not ready while the store cannot follow its source's change feed:
 	// it would serve what it cached without news of writes.
-	opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "sync", Check: func(context.Context) error {
+	opts.ReadyChecks = append(opts.ReadyChecks, httpapi.ReadyCheck{Name: "sync", Required: true, Check: func(context.Context) error {
 		return store.SyncError()
 	}})
 	return store, func() error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -74,5 +75,9 @@ func SetLogger(l *slog.Logger) {
 type slogAdapter struct{ l *slog.Logger }
 
 func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
-	a.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if !strings.HasPrefix(msg, "redis: ") {
+		msg = "redis: " + msg // sentinel's lines, and any other go-redis does not name
+	}
+	a.l.WarnContext(ctx, msg)
 }

@@ -34,14 +34,21 @@ func TestCredentialErrorsAreUnavailable(t *testing.T) {
 	}
 }
 
-// TestSetLogger: go-redis's log lines come out of the slog handler.
+// TestSetLogger: go-redis's log lines come out of the slog handler, named
+// "redis: " once (most of go-redis's own lines start with it already).
 func TestSetLogger(t *testing.T) {
-	var buf bytes.Buffer
 	var _ interface {
 		Printf(ctx context.Context, format string, v ...any)
 	} = slogAdapter{}
-	slogAdapter{slog.New(slog.NewJSONHandler(&buf, nil))}.Printf(context.Background(), "pool: %s", "conn closed")
-	if !strings.Contains(buf.String(), `"msg":"redis: pool: conn closed"`) || !strings.Contains(buf.String(), `"level":"WARN"`) {
-		t.Errorf("log: %s", buf.String())
+	for _, tc := range []struct{ format, arg, want string }{
+		{"pool: %s", "conn closed", `"msg":"redis: pool: conn closed"`},
+		{"redis: connection pool: %s", "failed to dial", `"msg":"redis: connection pool: failed to dial"`},
+		{"sentinel: new master=%s", "mymaster", `"msg":"redis: sentinel: new master=mymaster"`},
+	} {
+		var buf bytes.Buffer
+		slogAdapter{slog.New(slog.NewJSONHandler(&buf, nil))}.Printf(context.Background(), tc.format, tc.arg)
+		if !strings.Contains(buf.String(), tc.want) || !strings.Contains(buf.String(), `"level":"WARN"`) {
+			t.Errorf("log: %s, want %s", buf.String(), tc.want)
+		}
 	}
 }
